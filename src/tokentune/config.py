@@ -1,0 +1,269 @@
+"""Typed schemas for every config group, registered with Hydra's ConfigStore.
+
+Types are checked by OmegaConf while Hydra composes (``trainer.max_epochs=abc`` fails there);
+value ranges are checked in ``__post_init__``, which runs when `validate` turns the composed
+config into these dataclasses — before any data or model is touched.
+Only dataclasses and stdlib here: this module is on the ``--cfg job`` start-up path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+from tokentune.errors import check
+from tokentune.vocab.spec import TokenizerConfig
+
+PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-true")
+TASK_KINDS = ("classification", "regression", "causal_lm")
+FORMATS = ("tsv", "csv", "jsonl", "hub", "text")
+METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman", "perplexity")
+FAMILIES = ("bert", "gpt2")
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    family: str = MISSING  # bert | gpt2: decides pooling, padding and special tokens
+    # hub id or local folder; None = random init from `config` (tiny test models)
+    pretrained: Optional[str] = None
+    config: Optional[Dict[str, Any]] = None  # BertConfig / GPT2Config kwargs for random init
+    tokenizer: Optional[str] = None  # None = `pretrained`; "bytes" = GPT-2's byte alphabet
+    attn_implementation: str = "sdpa"
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        check(self.family in FAMILIES, "model.family", f"'{self.family}' is not one of {FAMILIES}")
+        check(self.pretrained is not None or self.config is not None, "model.pretrained",
+              "set a hub id / local folder, or model.config for a randomly initialised model")
+        check(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",
+              f"'{self.attn_implementation}' is not sdpa or eager")
+
+
+@dataclass
+class SplitConfig:
+    path: str = MISSING  # relative to task.data_dir
+    header: Optional[bool] = None  # None = task.header
+
+
+@dataclass
+class TaskConfig:
+    name: str = MISSING
+    kind: str = "classification"
+    format: str = "tsv"
+    data_dir: Optional[str] = None
+    splits: Dict[str, SplitConfig] = field(default_factory=dict)  # train / validation / test
+    header: bool = True
+    column_names: Optional[List[str]] = None  # for files without a header row
+    text_columns: List[str] = field(default_factory=lambda: ["sentence"])
+    label_column: Optional[str] = "label"
+    labels: Optional[List[str]] = None  # None with kind=regression
+    index_column: Optional[str] = None  # written back in predictions (GLUE submissions)
+    metrics: List[str] = field(default_factory=lambda: ["accuracy"])
+    monitor: str = "accuracy"  # the metric that picks the best checkpoint
+    hub_dataset: Optional[str] = None  # fallback source when data_dir has no files
+    hub_subset: Optional[str] = None
+    validation_fraction: float = 0.1  # causal LM on one text file: the tail is validation
+    block_size: int = 128  # causal LM: tokens per training example
+
+    def __post_init__(self) -> None:
+        check(self.kind in TASK_KINDS, "task.kind", f"'{self.kind}' is not one of {TASK_KINDS}")
+        check(self.format in FORMATS, "task.format", f"'{self.format}' is not one of {FORMATS}")
+        check("train" in self.splits, "task.splits", "a task needs at least a 'train' split")
+        check(1 <= len(self.text_columns) <= 2, "task.text_columns", "give one or two text columns")
+        for m in self.metrics:
+            check(m in METRICS, "task.metrics", f"'{m}' is not one of {METRICS}")
+        check(self.monitor in self.metrics + ["loss"], "task.monitor",
+              f"'{self.monitor}' must be one of task.metrics {self.metrics} or 'loss'")
+        if self.kind == "classification":
+            check(bool(self.labels) and len(self.labels) >= 2, "task.labels",
+                  "a classification task needs a list of at least two labels")
+            check(len(set(self.labels)) == len(self.labels), "task.labels", "labels must be unique")
+        if self.kind != "causal_lm":
+            check(self.label_column is not None, "task.label_column", "needs a label column")
+        check(0.0 < self.validation_fraction < 1.0, "task.validation_fraction", "must be in (0, 1)")
+        check(self.block_size >= 2, "task.block_size", "must be at least 2")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels) if self.kind == "classification" else 1
+
+
+@dataclass
+class DataConfig:
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    max_length: int = 128
+    group_by_length: bool = True  # batches of similar lengths: less padding
+    num_workers: int = 0
+    pin_memory: bool = False
+    max_train_examples: Optional[int] = None  # first N training rows (quick runs, tests)
+
+    def __post_init__(self) -> None:
+        check(self.batch_size >= 1, "data.batch_size", f"must be at least 1, got {self.batch_size}")
+        check(self.eval_batch_size >= 1, "data.eval_batch_size", "must be at least 1")
+        check(self.max_length >= 2, "data.max_length", f"must be at least 2, got {self.max_length}")
+        check(self.num_workers >= 0, "data.num_workers", "must be ≥ 0")
+        check(self.max_train_examples is None or self.max_train_examples >= 1,
+              "data.max_train_examples", "must be at least 1 (or null for all rows)")
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float = 5e-5  # train.yaml sets it to the fine-tuning method's default rate
+    weight_decay: float = 0.01
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    warmup_ratio: float = 0.06
+    scheduler: str = "linear"  # linear | cosine | constant
+
+    def __post_init__(self) -> None:
+        check(self.lr > 0, "optimizer.lr", f"must be > 0, got {self.lr}")
+        check(self.weight_decay >= 0, "optimizer.weight_decay", "must be ≥ 0")
+        check(0 <= self.warmup_ratio < 1, "optimizer.warmup_ratio", "must be in [0, 1)")
+        check(self.scheduler in ("linear", "cosine", "constant"), "optimizer.scheduler",
+              f"'{self.scheduler}' is not linear, cosine or constant")
+
+
+@dataclass
+class TrainerConfig:
+    accelerator: str = "cpu"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    max_epochs: int = 3
+    max_steps: int = -1
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: Optional[float] = 1.0
+    val_check_interval: Optional[float] = None
+    check_val_every_n_epoch: Optional[int] = 1
+    log_every_n_steps: int = 50
+    deterministic: bool = False
+    fast_dev_run: Any = False
+    overfit_batches: float = 0.0
+    limit_train_batches: Optional[float] = None
+    limit_val_batches: Optional[float] = None
+    limit_test_batches: Optional[float] = None
+    num_sanity_val_steps: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.precision in PRECISIONS, "trainer.precision",
+              f"'{self.precision}' is not one of {PRECISIONS}")
+        check(self.max_epochs >= 1 or self.max_epochs == -1, "trainer.max_epochs",
+              f"must be ≥ 1 (or -1 for no limit), got {self.max_epochs}")
+        check(self.max_steps >= 1 or self.max_steps == -1, "trainer.max_steps",
+              f"must be ≥ 1 (or -1 for no limit), got {self.max_steps}")
+        check(self.accumulate_grad_batches >= 1, "trainer.accumulate_grad_batches", "must be ≥ 1")
+        check(self.gradient_clip_val is None or self.gradient_clip_val > 0,
+              "trainer.gradient_clip_val", "must be > 0 or null")
+
+
+@dataclass
+class LoggerConfig:
+    kind: str = "csv"  # csv | wandb | tensorboard | none
+    project: str = "tokentune"  # wandb project
+    group: Optional[str] = None  # wandb group (sweeps group their runs)
+    offline: Optional[bool] = None  # wandb: None = offline unless an API key is set
+
+    def __post_init__(self) -> None:
+        check(self.kind in ("csv", "wandb", "tensorboard", "none"), "logger.kind",
+              f"'{self.kind}' is not csv, wandb, tensorboard or none")
+
+
+@dataclass
+class CallbacksConfig:
+    checkpoint: bool = True  # best (by task.monitor) and last
+    every_n_train_steps: Optional[int] = None  # also write last.ckpt every N steps (resume)
+    early_stopping_patience: Optional[int] = None  # validations without improvement
+    lr_monitor: bool = True
+    progress_bar: str = "tqdm"  # tqdm | rich | none
+    refresh_rate: int = 20  # steps between progress-bar updates (each one syncs the loss)
+
+    def __post_init__(self) -> None:
+        check(self.progress_bar in ("tqdm", "rich", "none"), "callbacks.progress_bar",
+              f"'{self.progress_bar}' is not tqdm, rich or none")
+        check(self.refresh_rate >= 1, "callbacks.refresh_rate", "must be ≥ 1")
+        check(self.every_n_train_steps is None or self.every_n_train_steps >= 1,
+              "callbacks.every_n_train_steps", "must be ≥ 1 or null")
+        check(self.early_stopping_patience is None or self.early_stopping_patience >= 1,
+              "callbacks.early_stopping_patience", "must be ≥ 1 or null")
+
+
+@dataclass
+class PathsConfig:
+    root_dir: str = "."
+    data_dir: str = MISSING  # local data sets (tinyshakespeare/, glue/ ...)
+    glue_dir: str = MISSING  # GLUE in the layout of download_glue_data.py
+    cache_dir: str = MISSING  # tokenized data and built vocabularies
+    output_dir: str = MISSING  # this run's directory (Hydra's run dir)
+
+
+@dataclass
+class TrainConfig:
+    """The root: one field per config group plus run-level settings."""
+
+    model: ModelConfig = MISSING
+    task: TaskConfig = MISSING
+    tokenizer: TokenizerConfig = MISSING
+    finetune: Any = MISSING  # one of tokentune.finetune.config.SCHEMAS
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    seed: int = 42
+    ckpt_path: Optional[str] = None  # resume from this checkpoint
+    test: bool = True  # score the test split after fitting, where it has labels
+
+
+def register_configs() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    from tokentune.finetune.config import SCHEMAS as FINETUNE_SCHEMAS
+
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    for method, schema in FINETUNE_SCHEMAS.items():
+        cs.store(group="finetune", name=f"{method}_schema", node=schema)
+
+
+def _package_dir(package: str, subdir: str = "") -> str:
+    """`${tt.package_dir:pkg,sub}`: a folder inside an installed package, found without importing it."""
+    import importlib.util
+    from pathlib import Path
+
+    from tokentune.errors import UserError
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise UserError(f"the Python package '{package}' is not installed; "
+                        f"run `pip install {package.replace('_', '-')}` (make train does this)")
+    return str(Path(spec.origin).parent / subdir)
+
+
+def register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("tt.package_dir"):
+        OmegaConf.register_new_resolver("tt.package_dir", _package_dir)
+
+
+def from_dict(saved: dict) -> TrainConfig:
+    """A TrainConfig from its plain-dict form (as stored in checkpoints), schemas checked again."""
+    from omegaconf import OmegaConf
+
+    from tokentune.finetune.config import SCHEMAS
+
+    base = OmegaConf.structured(TrainConfig)
+    base.finetune = OmegaConf.structured(SCHEMAS[saved["finetune"]["method"]])
+    return OmegaConf.to_object(OmegaConf.merge(base, saved))
+
+
+def validate(cfg: Any) -> TrainConfig:
+    """Turn a composed DictConfig into dataclasses, running every schema's range checks."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_object(cfg)

@@ -1,0 +1,1 @@
+"""Task data: readers, tokenization cache, batching, and the LightningDataModule."""

@@ -1,0 +1,132 @@
+"""The LightningDataModule: task files → vocabulary → cached token tensors → batches.
+
+prepare_data (once per node) reads and checks every row, builds or loads the vocabulary and
+tokenizes each split into the cache; setup (every process) then finds it all in the cache.
+"""
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+from typing import Optional
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from tokentune.config import TrainConfig
+from tokentune.data.batching import EpochOrder, LengthGroupedBatchSampler, collate
+from tokentune.data.encode import (EncodedSplit, encode_examples, encode_lm_text, fingerprint,
+                                   load_cached, save_atomic, task_fingerprint, tokenizer_fingerprint)
+from tokentune.data.readers import read_split, read_text, split_path
+from tokentune.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class TaskDataModule(pl.LightningDataModule):
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = None  # the run's vocabulary (the backbone's own, or a built one)
+        self.base_tokenizer = None  # the backbone's own, for embedding induction and reports
+        self.texts: dict[str, list[str]] = {}  # raw text per split, for the vocabulary report
+        self.splits: dict[str, EncodedSplit] = {}
+        self._resume: Optional[tuple[int, int]] = None
+
+    # -- Lightning hooks -------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        self.load()
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        self.load()
+
+    def load(self) -> None:
+        """Read, check, build the vocabulary and tokenize; every step is cached, so it is idempotent."""
+        if self.splits:
+            return
+        from tokentune.model.tokenizer import load_base_tokenizer
+        from tokentune.vocab.build import load_or_build
+
+        task, cfg = self.cfg.task, self.cfg
+        if task.kind == "causal_lm":
+            raw = {"train": read_text(split_path(task, "train"))}
+            self.texts = {"train": raw["train"].splitlines()}
+        else:
+            raw = {split: read_split(task, split) for split in task.splits}
+            if "validation" not in raw:
+                raise UserError(f"task.splits: task '{task.name}' needs a 'validation' split")
+            self.texts = {s: [e.text_a + (" " + e.text_b if e.text_b else "") for e in ex]
+                          for s, ex in raw.items()}
+        self.base_tokenizer = load_base_tokenizer(cfg.model)
+        self.tokenizer = load_or_build(cfg.tokenizer, base_tokenizer=self.base_tokenizer,
+                                       family=cfg.model.family, corpus=self.texts["train"],
+                                       cache_dir=Path(cfg.paths.cache_dir) / "vocab")
+        key = fingerprint(task_fingerprint(task), tokenizer_fingerprint(self.tokenizer),
+                          cfg.data.max_length)
+        cache = Path(cfg.paths.cache_dir) / "data" / task.name
+        if task.kind == "causal_lm":
+            path = cache / f"lm-{fingerprint(key, raw['train'])}.pt"
+            tensors = load_cached(path)
+            if tensors is None:
+                tensors = encode_lm_text(self.tokenizer, raw["train"], task.block_size,
+                                         task.validation_fraction)
+                save_atomic(tensors, path)
+        else:
+            tensors = {}
+            for split, examples in raw.items():
+                rows = [(e.text_a, e.text_b, e.label) for e in examples]
+                path = cache / f"{split}-{fingerprint(key, rows)}.pt"
+                tensors[split] = load_cached(path)
+                if tensors[split] is None:
+                    tensors[split] = encode_examples(self.tokenizer, examples, cfg.data.max_length, split)
+                    save_atomic(tensors[split], path)
+            self.indices = {s: [e.index for e in ex] for s, ex in raw.items()}
+        self.splits = {split: EncodedSplit(t) for split, t in tensors.items()}
+        if cfg.data.max_train_examples:
+            n = min(cfg.data.max_train_examples, len(self.splits["train"]))
+            self.splits["train"] = self.splits["train"].head(n)
+
+    def state_dict(self) -> dict:
+        """Where the training epoch stands, so a run resumed mid-epoch skips what it has seen."""
+        if self.trainer is None:
+            return {}
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
+        return {"epoch": self.trainer.current_epoch, "batches_done": progress.processed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self._resume = (state["epoch"], state["batches_done"])
+
+    # -- loaders ---------------------------------------------------------------------------
+    def has_labels(self, split: str) -> bool:
+        return split in self.splits and (self.cfg.task.kind == "causal_lm" or "labels" in self.splits[split].tensors)
+
+    def _loader(self, split: str, *, train: bool, group_by_length: bool) -> DataLoader:
+        data, cfg = self.splits[split], self.cfg.data
+        trainer = self.trainer
+        sampler = LengthGroupedBatchSampler(
+            EpochOrder(len(data), shuffle=train, seed=self.cfg.seed), data.lengths(),
+            cfg.batch_size if train else cfg.eval_batch_size, group_by_length=group_by_length,
+            rank=trainer.global_rank if train and trainer else 0,
+            world_size=trainer.world_size if train and trainer else 1)
+        if train and self._resume is not None:
+            sampler.resume(*self._resume)
+            self._resume = None
+        return DataLoader(data, batch_sampler=sampler, num_workers=cfg.num_workers,
+                          pin_memory=cfg.pin_memory, persistent_workers=cfg.num_workers > 0,
+                          collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id))
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True, group_by_length=self.cfg.data.group_by_length)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", train=False, group_by_length=True)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", train=False, group_by_length=True)
+
+    def predict_dataloader(self) -> DataLoader:
+        # original order: predictions are written next to the rows' indices
+        return self._loader(self.predict_split, train=False, group_by_length=False)
+
+    predict_split = "test"

@@ -1,0 +1,152 @@
+"""Tokenize a split once (batched, fast tokenizer) into flat tensors, cached on disk.
+
+A split is stored flat — all token ids in one int32 tensor plus offsets — which keeps the cache
+small and loading a single read. The cache key covers the data file's bytes, the tokenizer's
+full definition, the max length and every task setting that changes the encoding.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from tokentune.config import TaskConfig
+from tokentune.data.readers import Example
+
+log = logging.getLogger(__name__)
+CHUNK = 2000  # examples per tokenizer call: large enough for its Rust batching, small for progress
+
+
+class EncodedSplit(Dataset):
+    """Examples as slices of one flat token tensor."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]):
+        self.tensors = tensors
+        self.offsets = tensors["offsets"]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def lengths(self) -> list[int]:
+        return (self.offsets[1:] - self.offsets[:-1]).tolist()
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        a, b = self.offsets[i].item(), self.offsets[i + 1].item()
+        item = {"input_ids": self.tensors["input_ids"][a:b]}
+        if "token_type_ids" in self.tensors:
+            item["token_type_ids"] = self.tensors["token_type_ids"][a:b]
+        if "labels" in self.tensors:
+            item["labels"] = self.tensors["labels"][i]
+        return item
+
+    def head(self, n: int) -> "EncodedSplit":
+        """The first n examples (quick runs on a slice of a large training set)."""
+        end = self.offsets[n].item()
+        cut = {"offsets": self.offsets[: n + 1], "input_ids": self.tensors["input_ids"][:end]}
+        if "token_type_ids" in self.tensors:
+            cut["token_type_ids"] = self.tensors["token_type_ids"][:end]
+        if "labels" in self.tensors:
+            cut["labels"] = self.tensors["labels"][:n]
+        return EncodedSplit(cut)
+
+
+def _flatten(seqs: Sequence[Sequence[int]], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    offsets = torch.zeros(len(seqs) + 1, dtype=torch.long)
+    offsets[1:] = torch.cumsum(lengths, 0)
+    flat = torch.tensor([t for s in seqs for t in s], dtype=dtype)
+    return flat, offsets
+
+
+def encode_examples(tokenizer, examples: list[Example], max_length: int, desc: str) -> dict[str, torch.Tensor]:
+    ids, types = [], []
+    pairs = examples[0].text_b is not None
+    for start in tqdm(range(0, len(examples), CHUNK), desc=f"tokenizing {desc}", unit="chunk",
+                      disable=len(examples) <= CHUNK, mininterval=2):
+        chunk = examples[start:start + CHUNK]
+        enc = tokenizer([e.text_a for e in chunk], [e.text_b for e in chunk] if pairs else None,
+                        truncation=True, max_length=max_length)
+        ids.extend(enc["input_ids"])
+        if "token_type_ids" in enc:
+            types.extend(enc["token_type_ids"])
+    flat, offsets = _flatten(ids, torch.int32)
+    out = {"input_ids": flat, "offsets": offsets}
+    if types:
+        out["token_type_ids"] = _flatten(types, torch.int8)[0]
+    if examples[0].label is not None:
+        dtype = torch.float32 if isinstance(examples[0].label, float) else torch.long
+        out["labels"] = torch.tensor([e.label for e in examples], dtype=dtype)
+    return out
+
+
+def encode_lm_text(tokenizer, text: str, block_size: int, validation_fraction: float) -> dict[str, dict]:
+    """A text file as consecutive blocks of `block_size` tokens; its tail is the validation split."""
+    lines = text.splitlines(keepends=True)
+    ids: list[int] = []
+    step = 2000
+    for start in tqdm(range(0, len(lines), step), desc="tokenizing text", unit="chunk",
+                      disable=len(lines) <= step, mininterval=2):
+        ids.extend(t for seq in tokenizer(lines[start:start + step], add_special_tokens=False)["input_ids"]
+                   for t in seq)
+    cut = int(len(ids) * (1 - validation_fraction))
+    splits = {}
+    for name, part in (("train", ids[:cut]), ("validation", ids[cut:])):
+        blocks = [part[i:i + block_size] for i in range(0, len(part) - block_size + 1, block_size)]
+        if not blocks:
+            from tokentune.errors import UserError
+            raise UserError(f"task.block_size: the {name} split has only {len(part)} tokens, "
+                            f"fewer than one block of {block_size}")
+        flat, offsets = _flatten(blocks, torch.int32)
+        splits[name] = {"input_ids": flat, "offsets": offsets}
+    return splits
+
+
+def fingerprint(*parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else json.dumps(part, sort_keys=True, default=str).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    return fingerprint(tokenizer.backend_tokenizer.to_str(), type(tokenizer).__name__)
+
+
+def task_fingerprint(task: TaskConfig) -> dict:
+    keep = ("kind", "format", "header", "column_names", "text_columns", "label_column", "labels",
+            "index_column", "validation_fraction", "block_size")
+    d = asdict(task)
+    return {k: d[k] for k in keep}
+
+
+def load_cached(path: Path) -> Optional[dict]:
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as err:  # a truncated or foreign file: rebuild rather than fail or trust it
+        log.warning("ignoring unreadable cache file %s (%s); re-tokenizing", path, err)
+        return None
+
+
+def save_atomic(obj, path: Path) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,171 @@
+"""Read a task's split into `Example`s, checking every row against the task config.
+
+Local files come first (task.data_dir); the Hugging Face hub (task.hub_dataset) is the fallback.
+Every problem names the file and line and says what to do.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+from tokentune.config import TaskConfig
+from tokentune.errors import UserError
+
+Label = Union[int, float, None]
+
+
+@dataclass(frozen=True)
+class Example:
+    text_a: str
+    text_b: Optional[str]
+    label: Label  # class index, regression target, or None (unlabeled split)
+    index: Optional[str]  # the row id written back in predictions
+
+
+def split_path(task: TaskConfig, split: str) -> Path:
+    return Path(task.data_dir or ".") / task.splits[split].path
+
+
+def read_text(path: Path) -> str:
+    """A whole UTF-8 file; undecodable bytes are reported with their line."""
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not valid UTF-8 ({err.reason}); re-save the file as UTF-8") from None
+    if not text.strip():
+        raise UserError(f"{path}: the file is empty")
+    return text
+
+
+def read_split(task: TaskConfig, split: str) -> list[Example]:
+    if split not in task.splits:
+        raise UserError(f"task.splits: task '{task.name}' has no '{split}' split "
+                        f"(it has {sorted(task.splits)})")
+    path = split_path(task, split)
+    if path.is_file():
+        return _read_file(task, split, path)
+    if task.hub_dataset:
+        return _read_hub(task, split, path)
+    raise UserError(f"{path}: file not found; set task.data_dir (for GLUE tasks: GLUE_DIR or "
+                    f"paths.glue_dir) to the folder that holds it")
+
+
+def _rows(task: TaskConfig, split: str, path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, row as a column → value dict) for every data row of a file."""
+    lines = read_text(path).splitlines()
+    if task.format == "jsonl":
+        for n, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise UserError(f"{path}:{n}: malformed JSON ({err.msg})") from None
+                if not isinstance(row, dict):
+                    raise UserError(f"{path}:{n}: each line must be a JSON object")
+                yield n, row
+        return
+    # GLUE's TSVs are unquoted and hold literal " characters: QUOTE_NONE reads them as text.
+    quoting = csv.QUOTE_NONE if task.format == "tsv" else csv.QUOTE_MINIMAL
+    delimiter = "\t" if task.format == "tsv" else ","
+    csv.field_size_limit(sys.maxsize)
+    reader = csv.reader(lines, delimiter=delimiter, quoting=quoting)
+    header = task.splits[split].header
+    header = task.header if header is None else header
+    if header:
+        names = next(reader)
+        first = 2
+    else:
+        if not task.column_names:
+            raise UserError(f"task.column_names: {path} has no header row (task.header=false); "
+                            "list the column names")
+        names, first = task.column_names, 1
+    for n, fields in enumerate(reader, first):
+        if not fields:
+            continue
+        if len(fields) != len(names):
+            raise UserError(f"{path}:{n}: expected {len(names)} fields ({', '.join(names)}), "
+                            f"found {len(fields)}; is the row malformed or the format wrong?")
+        yield n, dict(zip(names, fields))
+
+
+def _read_file(task: TaskConfig, split: str, path: Path) -> list[Example]:
+    examples = []
+    label_index = {label: i for i, label in enumerate(task.labels or [])}
+    columns_checked = False
+    for n, row in _rows(task, split, path):
+        if not columns_checked:
+            for col in task.text_columns:
+                if col not in row:
+                    raise UserError(f"{path}: no column '{col}' (columns: {', '.join(row)}); "
+                                    "fix task.text_columns")
+            labelled = task.label_column is not None and task.label_column in row
+            if split in ("train", "validation") and not labelled:
+                raise UserError(f"{path}: no label column '{task.label_column}' "
+                                f"(columns: {', '.join(row)}); fix task.label_column")
+            columns_checked = True
+        label = _label(task, label_index, row[task.label_column], f"{path}:{n}") if labelled else None
+        examples.append(_example(task, row, label))
+    if not examples:
+        raise UserError(f"{path}: no data rows")
+    return examples
+
+
+def _label(task: TaskConfig, label_index: dict, raw, where: str) -> Label:
+    if task.kind == "regression":
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: label '{raw}' is not a number (task.kind=regression)") from None
+    key = str(raw).strip()
+    if key not in label_index:
+        raise UserError(f"{where}: label '{key}' is not in task.labels {task.labels}")
+    return label_index[key]
+
+
+def _example(task: TaskConfig, row: dict, label: Label) -> Example:
+    texts = [str(row[c]) for c in task.text_columns]
+    index = str(row[task.index_column]) if task.index_column and task.index_column in row else None
+    return Example(texts[0], texts[1] if len(texts) > 1 else None, label, index)
+
+
+_HUB_SPLITS = {"train": "train", "validation": "validation", "test": "test"}
+
+
+def _read_hub(task: TaskConfig, split: str, missing: Path) -> list[Example]:
+    where = f"{task.hub_dataset}/{task.hub_subset or ''} [{split}]"
+    try:
+        import datasets
+    except ImportError:
+        raise UserError(f"{missing} not found and reading {where} from the hub needs the "
+                        "`datasets` package: pip install datasets — or point task.data_dir "
+                        "(GLUE_DIR) at a local copy") from None
+    try:
+        ds = datasets.load_dataset(task.hub_dataset, task.hub_subset, split=_HUB_SPLITS[split])
+    except Exception as err:  # network errors come in many types; all mean the same to a user
+        raise UserError(f"{missing} not found, and {where} could not be loaded from the Hugging "
+                        f"Face hub ({type(err).__name__}). Offline? Download GLUE once and set "
+                        "GLUE_DIR (or paths.glue_dir) to it") from None
+    examples = []
+    for n, row in enumerate(ds):
+        row = dict(row)
+        if "idx" in row and task.index_column and task.index_column not in row:
+            row[task.index_column] = row["idx"]  # the hub copy of GLUE calls it idx
+        raw = row.get(task.label_column) if task.label_column else None
+        label = None
+        if raw is not None and raw != -1:  # the hub marks unlabeled test rows with -1
+            if task.kind == "classification" and isinstance(raw, int):
+                if not 0 <= raw < task.num_labels:
+                    raise UserError(f"{where} row {n}: label {raw} is outside task.labels {task.labels}")
+                label = raw
+            else:
+                label = _label(task, {l: i for i, l in enumerate(task.labels or [])}, raw, f"{where} row {n}")
+        examples.append(_example(task, row, label))
+    return examples

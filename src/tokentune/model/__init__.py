@@ -1,0 +1,1 @@
+"""Backbones, tokenizers of the backbones, metrics, and the LightningModule."""

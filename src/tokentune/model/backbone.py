@@ -1,0 +1,50 @@
+"""Load the backbone through transformers' Auto classes, with the head the task needs.
+
+BERT classifies from [CLS] (BertForSequenceClassification's pooler); GPT-2 classifies from the
+last non-padding token (GPT2ForSequenceClassification finds it through pad_token_id) and does
+language modelling with its output head tied to the input embeddings.
+"""
+from __future__ import annotations
+
+from tokentune.config import ModelConfig, TaskConfig
+from tokentune.errors import UserError
+from tokentune.model.hub import from_hub
+
+
+def model_config(model: ModelConfig):
+    """The transformers config alone (no weights): enough to check limits before heavy work."""
+    from transformers import AutoConfig, BertConfig, GPT2Config
+
+    if model.pretrained:
+        return from_hub(AutoConfig.from_pretrained, model.pretrained, "model.pretrained",
+                        trust_remote_code=model.trust_remote_code)
+    cls = {"bert": BertConfig, "gpt2": GPT2Config}[model.family]
+    try:
+        return cls(**model.config)
+    except (TypeError, ValueError) as err:
+        raise UserError(f"model.config: {err}") from None
+
+
+def max_positions(config) -> int:
+    return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions")
+
+
+def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    config = model_config(model)
+    config.pad_token_id = pad_token_id
+    if task.kind == "causal_lm":
+        auto = AutoModelForCausalLM
+    else:
+        auto = AutoModelForSequenceClassification
+        config.num_labels = task.num_labels
+        config.problem_type = "regression" if task.kind == "regression" else "single_label_classification"
+    if not model.pretrained:
+        return auto.from_config(config, attn_implementation=model.attn_implementation)
+    # float32 master weights whatever the file stores (e.g. an fp16 copy); autocast does the rest
+    return from_hub(auto.from_pretrained, model.pretrained, "model.pretrained", config=config,
+                    dtype=torch.float32, use_safetensors=True,
+                    attn_implementation=model.attn_implementation,
+                    trust_remote_code=model.trust_remote_code)

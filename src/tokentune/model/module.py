@@ -1,0 +1,145 @@
+"""The LightningModule: backbone + vocabulary induction + fine-tuning method, and a plain step.
+
+The step is the whole training logic: forward, loss, nothing that waits on the device. Metrics
+accumulate in torchmetrics objects and are computed once at the end of each evaluation epoch.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import asdict
+from typing import Any, Optional
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from tokentune.config import TrainConfig
+from tokentune.model.metrics import build_metrics
+
+log = logging.getLogger(__name__)
+
+
+class TaskModule(pl.LightningModule):
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.save_hyperparameters({"cfg": asdict(cfg)})
+        self.model: Optional[torch.nn.Module] = None
+        self.parameter_report: dict = {}
+        self.induction_stats: Optional[dict] = None
+        self.metrics = torch.nn.ModuleDict({
+            stage: build_metrics(cfg.task).clone(prefix=f"{stage}/") for stage in ("val", "test")})
+        self.eval_loss = torch.nn.ModuleDict({stage: _mean() for stage in ("val", "test")})
+
+    # -- model ---------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        from tokentune.finetune.apply import apply
+        from tokentune.finetune.report import parameter_report
+        from tokentune.model.backbone import load_backbone
+
+        dm = self.trainer.datamodule
+        tok, base = dm.tokenizer, dm.base_tokenizer
+        model = load_backbone(self.cfg.model, self.cfg.task, pad_token_id=base.pad_token_id)
+        new_vocab = tok is not base
+        if new_vocab:
+            from tokentune.vocab.induction import induce_embeddings
+
+            self.induction_stats = induce_embeddings(model, base, tok, self.cfg.tokenizer.induction,
+                                                     seed=self.cfg.seed)
+            model.config.pad_token_id = tok.pad_token_id
+        model.train()  # from_pretrained returns eval mode; Lightning keeps modes as it finds them
+        self.model = apply(self.cfg.finetune, model, family=self.cfg.model.family,
+                           task_kind=self.cfg.task.kind, train_embeddings=new_vocab,
+                           max_length=self.cfg.data.max_length)
+        self.parameter_report = parameter_report(self.model)
+        log.info("parameters: %s", self.parameter_report)
+
+    def forward(self, batch: dict[str, torch.Tensor]):
+        if self.cfg.task.kind == "causal_lm":
+            batch = {**batch, "labels": batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)}
+        return self.model(**batch)
+
+    # -- steps -----------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self(batch).loss
+        # a tensor, not a float: Lightning reads it only at log/progress-bar intervals
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True,
+                 batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
+        out = self(batch)
+        self.eval_loss[stage].update(out.loss.detach(), batch["input_ids"].shape[0])
+        if self.cfg.task.kind == "causal_lm":
+            labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+            self.metrics[stage].update(out.logits[:, :-1].float(), labels[:, 1:])
+        else:
+            self.metrics[stage].update(self._predictions(out.logits), batch["labels"])
+
+    def _predictions(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.squeeze(-1).float() if self.cfg.task.kind == "regression" else logits.argmax(-1)
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        values = self.metrics[stage].compute()
+        values[f"{stage}/loss"] = self.eval_loss[stage].compute()
+        self.log_dict(values, prog_bar=stage == "val")
+        self.metrics[stage].reset()
+        self.eval_loss[stage].reset()
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step("val", batch)
+
+    def on_validation_epoch_end(self):
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step("test", batch)
+
+    def on_test_epoch_end(self):
+        self._eval_epoch_end("test")
+
+    def predict_step(self, batch, batch_idx):
+        batch = {k: v for k, v in batch.items() if k != "labels"}
+        return self._predictions(self(batch).logits)
+
+    # -- optimisation ----------------------------------------------------------------------
+    def configure_optimizers(self):
+        from transformers import get_scheduler
+
+        opt = self.cfg.optimizer
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        # no weight decay on biases and LayerNorm gains (the 1-d parameters), as in BERT
+        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": opt.weight_decay},
+                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
+                                      fused=self.device.type == "cuda")
+        total = int(self.trainer.estimated_stepping_batches)
+        name = "constant_with_warmup" if opt.scheduler == "constant" else opt.scheduler
+        scheduler = get_scheduler(name, optimizer, num_warmup_steps=int(opt.warmup_ratio * total),
+                                  num_training_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning keeps no RNG state; dropout after a mid-epoch resume must draw what it would have
+        # (tensors, ints and tuples only, so that checkpoints load with weights_only=True)
+        _, keys, pos, has_gauss, gauss = np.random.get_state()
+        checkpoint["rng"] = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                             "numpy": (torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("rng")
+        if rng and self._trainer is not None and self._trainer.state.fn == "fit":
+            torch.set_rng_state(rng["torch"])
+            random.setstate(rng["python"])
+            keys, pos, has_gauss, gauss = rng["numpy"]
+            np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+
+
+def _mean():
+    import torchmetrics
+
+    return torchmetrics.MeanMetric()

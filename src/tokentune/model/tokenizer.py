@@ -1,0 +1,40 @@
+"""The backbone's own tokenizer (`tokenizer=pretrained`), ready for batching.
+
+GPT-2 ships without a pad token: its end-of-text token pads, on the right, and
+the classification head pools the last non-padding token (transformers finds it from pad_token_id).
+"""
+from __future__ import annotations
+
+from tokentune.config import ModelConfig
+from tokentune.model.hub import from_hub
+
+EOT = "<|endoftext|>"
+
+
+def byte_level_tokenizer():
+    """GPT-2's byte-level alphabet (256 symbols, no merges) plus <|endoftext|>, built offline."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {symbol: i for i, symbol in enumerate(sorted(alphabet))}
+    vocab[EOT] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOT, bos_token=EOT, unk_token=EOT)
+
+
+def load_base_tokenizer(model: ModelConfig):
+    from transformers import AutoTokenizer
+
+    source = model.tokenizer or model.pretrained
+    if source == "bytes":
+        tok = byte_level_tokenizer()
+    else:
+        tok = from_hub(AutoTokenizer.from_pretrained, source, "model.tokenizer",
+                       trust_remote_code=model.trust_remote_code)
+    if model.family == "gpt2" and tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok

@@ -1,0 +1,1 @@
+"""Runs: building the Lightning Trainer, fitting, evaluating, predicting, writing results."""

@@ -1,0 +1,80 @@
+"""`tokentune-evaluate` and `tokentune-predict`: a checkpoint scored on, or run over, a split."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from tokentune.config import TrainConfig, from_dict
+from tokentune.errors import UserError
+
+
+def _restore(cfg: DictConfig):
+    """The training run's config (from the checkpoint), its data and an untrained module."""
+    import pytorch_lightning as pl
+    import torch
+
+    from tokentune.data.datamodule import TaskDataModule
+    from tokentune.model.module import TaskModule
+
+    path = Path(cfg.ckpt_path)
+    if not path.is_file():
+        raise UserError(f"ckpt_path: {path} not found")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["hyper_parameters"]["cfg"]
+    except Exception as err:
+        raise UserError(f"ckpt_path: {path} is not a tokentune checkpoint ({type(err).__name__})") from None
+    train_cfg: TrainConfig = from_dict(saved)
+    train_cfg.paths.cache_dir = cfg.paths.cache_dir
+    train_cfg.paths.output_dir = cfg.paths.output_dir
+    if cfg.data_dir:
+        train_cfg.task.data_dir = cfg.data_dir
+    if cfg.split not in train_cfg.task.splits and not (train_cfg.task.kind == "causal_lm" and cfg.split == "validation"):
+        raise UserError(f"split: task '{train_cfg.task.name}' has no '{cfg.split}' split "
+                        f"(it has {sorted(train_cfg.task.splits)})")
+    dm = TaskDataModule(train_cfg)
+    dm.prepare_data()
+    module = TaskModule(train_cfg)
+    trainer = pl.Trainer(accelerator=cfg.accelerator, devices=1, logger=False,
+                         precision=train_cfg.trainer.precision if cfg.accelerator != "cpu" else "32-true",
+                         enable_progress_bar=True, default_root_dir=cfg.paths.output_dir)
+    return train_cfg, dm, module, trainer
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    from tokentune.run.results import metrics_to_floats, write_json_atomic
+
+    train_cfg, dm, module, trainer = _restore(cfg)
+    if not dm.has_labels(cfg.split):
+        raise UserError(f"split: '{cfg.split}' has no labels to score; use tokentune-predict")
+    if cfg.split == "validation":
+        metrics = trainer.validate(module, datamodule=dm, ckpt_path=cfg.ckpt_path, verbose=False)[0]
+    else:
+        metrics = trainer.test(module, datamodule=dm, ckpt_path=cfg.ckpt_path, verbose=False)[0]
+    result = {"ckpt_path": str(cfg.ckpt_path), "split": cfg.split, "metrics": metrics_to_floats(metrics)}
+    write_json_atomic(result, Path(cfg.paths.output_dir) / "metrics.json")
+    print("  ".join(f"{k}={v:.4f}" for k, v in sorted(result["metrics"].items())), flush=True)
+    return result
+
+
+def predict(cfg: DictConfig) -> Path:
+    import torch
+
+    train_cfg, dm, module, trainer = _restore(cfg)
+    task = train_cfg.task
+    if task.kind == "causal_lm":
+        raise UserError("tokentune-predict writes classification/regression predictions; "
+                        "a causal-LM task has none (use tokentune-evaluate for perplexity)")
+    dm.predict_split = cfg.split
+    preds = torch.cat(trainer.predict(module, datamodule=dm, ckpt_path=cfg.ckpt_path)).tolist()
+    indices = dm.indices[cfg.split]
+    out = Path(cfg.paths.output_dir) / f"{task.name.upper()}.tsv"
+    rows = ["index\tprediction"]
+    for i, (index, p) in enumerate(zip(indices, preds)):
+        value = f"{p:.6f}" if task.kind == "regression" else task.labels[p]
+        rows.append(f"{index if index is not None else i}\t{value}")
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("\n".join(rows) + "\n")
+    tmp.replace(out)
+    print(f"wrote {len(preds)} predictions to {out}", flush=True)
+    return out

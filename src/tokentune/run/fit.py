@@ -1,0 +1,74 @@
+"""`tokentune-train`: check the config, prepare data, fit, score the best checkpoint, report."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from tokentune.config import TrainConfig, validate
+from tokentune.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def check_limits(cfg: TrainConfig) -> None:
+    """Limits that need the backbone's config (not its weights): fail before any heavy work."""
+    from tokentune.model.backbone import max_positions, model_config
+
+    limit = max_positions(model_config(cfg.model))
+    if cfg.task.kind == "causal_lm" and cfg.task.block_size > limit:
+        raise UserError(f"task.block_size: {cfg.task.block_size} is above the model's "
+                        f"{limit} positions")
+    if cfg.task.kind != "causal_lm" and cfg.data.max_length > limit:
+        raise UserError(f"data.max_length: {cfg.data.max_length} is above the model's "
+                        f"{limit} positions")
+
+
+def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
+    start = time.perf_counter()
+    cfg = validate(dcfg)
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(dcfg, resolve=True))
+
+    import pytorch_lightning as pl
+
+    from tokentune.data.datamodule import TaskDataModule
+    from tokentune.model.module import TaskModule
+    from tokentune.run.results import metrics_to_floats, summary, write_json_atomic
+    from tokentune.run.trainer import build_trainer
+
+    check_limits(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = TaskDataModule(cfg)
+    dm.prepare_data()  # every row checked before a model is loaded
+    module = TaskModule(cfg)
+    trainer = build_trainer(cfg, run_dir, extra_callbacks)
+    trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path)
+    if trainer.interrupted:
+        raise UserError("training was interrupted; resume with "
+                        f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
+
+    ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
+    best = ckpt or None
+    validation = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+    test = {}
+    if cfg.test and dm.has_labels("test"):
+        test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+    results = {
+        "run_dir": str(run_dir),
+        "task": cfg.task.name, "model": cfg.model.name, "finetune": cfg.finetune.method,
+        "tokenizer": cfg.tokenizer.name, "seed": cfg.seed,
+        "validation": metrics_to_floats(validation), "test": metrics_to_floats(test),
+        "best_checkpoint": best, "epochs": trainer.current_epoch, "steps": trainer.global_step,
+        "parameters": module.parameter_report,
+        "vocab_size": len(dm.tokenizer),
+        "induction": module.induction_stats,
+        "wall_time_s": time.perf_counter() - start,
+    }
+    write_json_atomic(results, run_dir / "results.json")
+    print(summary(results), flush=True)
+    return results

@@ -1,0 +1,34 @@
+"""results.json: what a run achieved, written atomically, plus a one-screen summary."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_json_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=float)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def metrics_to_floats(metrics: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def summary(results: dict) -> str:
+    lines = [f"run: {results['run_dir']}",
+             f"task={results['task']} model={results['model']} finetune={results['finetune']} "
+             f"tokenizer={results['tokenizer']}"]
+    for split in ("validation", "test"):
+        if results.get(split):
+            shown = ", ".join(f"{k.split('/', 1)[1]}={v:.4f}" for k, v in sorted(results[split].items()))
+            lines.append(f"{split}: {shown}")
+    p = results["parameters"]
+    lines.append(f"parameters: {p['trainable']:,} trainable of {p['total']:,}; "
+                 f"wall time {results['wall_time_s']:.1f} s")
+    return "\n".join(lines)

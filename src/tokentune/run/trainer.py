@@ -1,0 +1,69 @@
+"""A Lightning Trainer from the trainer, logger and callbacks groups."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning import callbacks as cb
+
+from tokentune.config import TrainConfig
+from tokentune.errors import UserError
+from tokentune.model.metrics import higher_is_better
+
+
+def build_logger(cfg: TrainConfig, run_dir: Path):
+    kind = cfg.logger.kind
+    if kind == "none":
+        return False
+    if kind == "csv":
+        return pl.loggers.CSVLogger(save_dir=str(run_dir), name="logs", version="")
+    if kind == "tensorboard":
+        try:
+            return pl.loggers.TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="")
+        except ModuleNotFoundError:
+            raise UserError("logger=tensorboard needs `pip install tensorboard`") from None
+    offline = cfg.logger.offline
+    if offline is None:  # no key, no network: log locally, sync later with `wandb sync`
+        offline = not os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "offline"
+    return pl.loggers.WandbLogger(project=cfg.logger.project, group=cfg.logger.group,
+                                  save_dir=str(run_dir), offline=offline)
+
+
+def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
+    c, monitor = cfg.callbacks, f"val/{cfg.task.monitor}"
+    mode = "max" if higher_is_better(cfg.task.monitor) else "min"
+    out: list[pl.Callback] = []
+    if c.checkpoint:
+        # Lightning writes checkpoints to a buffer and commits them in one transaction (atomic)
+        out.append(cb.ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="best",
+                                      monitor=monitor, mode=mode, save_top_k=1, save_last=True,
+                                      auto_insert_metric_name=False, enable_version_counter=False))
+        if c.every_n_train_steps:
+            out.append(cb.ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="last",
+                                          every_n_train_steps=c.every_n_train_steps, save_top_k=1,
+                                          enable_version_counter=False))
+    if c.early_stopping_patience:
+        out.append(cb.EarlyStopping(monitor=monitor, mode=mode, patience=c.early_stopping_patience))
+    if c.lr_monitor and cfg.logger.kind != "none":
+        out.append(cb.LearningRateMonitor(logging_interval="step"))
+    if c.progress_bar == "tqdm":
+        out.append(cb.TQDMProgressBar(refresh_rate=c.refresh_rate))
+    elif c.progress_bar == "rich":
+        out.append(cb.RichProgressBar(refresh_rate=c.refresh_rate))
+    return out
+
+
+def build_trainer(cfg: TrainConfig, run_dir: Path, extra_callbacks: list[pl.Callback] = ()) -> pl.Trainer:
+    kwargs = dataclasses.asdict(cfg.trainer)
+    kwargs["enable_progress_bar"] = cfg.callbacks.progress_bar != "none"
+    callbacks = build_callbacks(cfg, run_dir) + list(extra_callbacks)
+    return pl.Trainer(
+        **kwargs,
+        logger=build_logger(cfg, run_dir),
+        callbacks=callbacks,
+        enable_checkpointing=cfg.callbacks.checkpoint,
+        default_root_dir=str(run_dir),
+        use_distributed_sampler=False,  # our batch sampler shards by rank itself
+    )

@@ -1,0 +1,75 @@
+"""Shared fixtures: compose configs like the CLI does, locate real data, share a cache."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+
+def shared_data() -> Path | None:
+    """Real data: $GLUE_DIR/.. or $TOKENTUNE_DATA, else ../shared/data beside the checkout."""
+    candidates = []
+    if os.environ.get("GLUE_DIR"):
+        candidates.append(Path(os.environ["GLUE_DIR"]).parent)
+    if os.environ.get("TOKENTUNE_DATA"):
+        candidates.append(Path(os.environ["TOKENTUNE_DATA"]))
+    candidates.append(ROOT.parent / "shared" / "data")
+    for c in candidates:
+        if (c / "glue" / "SST-2" / "train.tsv").is_file():
+            return c
+    return None
+
+
+DATA = shared_data()
+needs_real_data = pytest.mark.skipif(
+    DATA is None, reason="real data absent: set GLUE_DIR (or TOKENTUNE_DATA) to run the GLUE tests")
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One cache for the session: vocabularies and tokenized splits are built once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def compose(tmp_path, cache_dir):
+    """compose(*overrides) → a DictConfig as `python train.py <overrides>` would see it."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from tokentune.config import register_configs, register_resolvers
+
+    register_resolvers()
+    register_configs()
+
+    def _compose(*overrides: str, run_dir: Path | None = None):
+        GlobalHydra.instance().clear()
+        base = [f"paths.cache_dir={cache_dir}", f"paths.output_dir={run_dir or tmp_path}",
+                f"paths.root_dir={ROOT}", "callbacks.progress_bar=none"]
+        if DATA is not None:
+            base.append(f"paths.data_dir={DATA}")
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+            cfg = hydra_compose(config_name="train", overrides=base + list(overrides),
+                                return_hydra_config=True)
+        HydraConfig().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return cfg
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300):
+    """Run `python train.py ...` (or another script) as a user would; returns CompletedProcess."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)

@@ -1,0 +1,94 @@
+"""Composition of every config group, range checks at composition, and start-up cost."""
+import itertools
+import time
+
+import pytest
+from omegaconf.errors import ValidationError
+
+from conftest import run_cli
+from tokentune.config import TrainConfig, validate
+from tokentune.errors import ConfigError
+
+MODELS = ["bert", "gpt2", "minilm", "bert_tiny", "gpt2_tiny"]
+TASKS = ["demo", "sst2", "cola", "rte", "shakespeare"]
+
+
+@pytest.mark.parametrize("model,task", itertools.product(MODELS, TASKS))
+def test_every_model_and_task_composes(compose, model, task):
+    cfg = validate(compose(f"model={model}", f"task={task}"))
+    assert isinstance(cfg, TrainConfig)
+    assert cfg.model.name == model and cfg.task.name == task
+    assert cfg.optimizer.lr == cfg.finetune.lr  # the method's default rate
+
+
+@pytest.mark.parametrize("group,option", [
+    ("trainer", "gpu"), ("logger", "wandb"), ("logger", "tensorboard"), ("logger", "none"),
+    ("callbacks", "none"), ("debug", "fast_dev_run"), ("debug", "overfit"), ("debug", "limit"),
+    ("experiment", "minilm_sst2")])
+def test_other_groups_compose(compose, group, option):
+    cfg = validate(compose(f"{group}={option}"))
+    assert isinstance(cfg, TrainConfig)
+
+
+def test_experiment_overlay_sets_the_paper_settings(compose):
+    cfg = validate(compose("experiment=minilm_sst2"))
+    assert (cfg.task.name, cfg.trainer.precision, cfg.optimizer.lr, cfg.data.batch_size) == \
+        ("sst2", "bf16-mixed", 5e-5, 32)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.batch_size=0", "data.batch_size: must be at least 1, got 0"),
+    ("optimizer.lr=0", "optimizer.lr: must be > 0, got 0.0"),
+    ("optimizer.lr=-1e-4", "optimizer.lr: must be > 0"),
+    ("trainer.max_epochs=-3", "trainer.max_epochs: must be ≥ 1 (or -1 for no limit), got -3"),
+    ("trainer.precision=8", "trainer.precision: '8' is not one of"),
+    ("data.max_length=1", "data.max_length: must be at least 2"),
+    ("task.monitor=f1", "task.monitor: 'f1' must be one of task.metrics"),
+])
+def test_invalid_values_fail_with_the_key(compose, override, message):
+    with pytest.raises(ConfigError) as err:
+        validate(compose(override))
+    assert message in str(err.value)
+
+
+def test_wrong_type_fails_at_composition(compose):
+    with pytest.raises(Exception) as err:
+        compose("trainer.max_epochs=three")
+    assert "max_epochs" in str(err.value)
+
+
+def test_cli_bad_value_is_one_line_not_a_traceback():
+    out = run_cli("train.py", "data.batch_size=0")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: data.batch_size: must be at least 1, got 0"
+
+
+def test_cli_unknown_option_lists_the_choices():
+    out = run_cli("train.py", "model=bert_huge")
+    assert out.returncode != 0
+    assert "Could not find 'model/bert_huge'" in out.stderr
+    assert "Available options" in out.stderr and "bert_tiny" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_max_length_above_model_positions():
+    out = run_cli("train.py", "model=bert_tiny", "data.max_length=4096")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == "error: data.max_length: 4096 is above the model's 512 positions"
+
+
+def test_cli_unreachable_hub_says_how_to_run_offline():
+    out = run_cli("train.py", "model=bert", env={"HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: model.pretrained: could not load 'bert-base-uncased'")
+    assert "model=minilm" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_print_config_is_fast():
+    run_cli("train.py", "--cfg", "job")  # warm the file cache
+    start = time.perf_counter()
+    out = run_cli("train.py", "--cfg", "job")
+    elapsed = time.perf_counter() - start
+    assert out.returncode == 0 and "model:" in out.stdout
+    assert "torch" not in out.stderr
+    assert elapsed < 3.0, f"--cfg job took {elapsed:.2f} s"
