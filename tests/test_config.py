@@ -43,7 +43,7 @@ def test_experiment_overlay_sets_the_paper_settings(compose):
     ("trainer.max_epochs=-3", "trainer.max_epochs: must be ≥ 1 (or -1 for no limit), got -3"),
     ("trainer.precision=8", "trainer.precision: '8' is not one of"),
     ("data.max_length=1", "data.max_length: must be at least 2"),
-    ("task.monitor=f1", "task.monitor: 'f1' must be one of task.metrics"),
+    ("task.monitor=mcc", "task.monitor: 'mcc' must be one of task.metrics"),
 ])
 def test_invalid_values_fail_with_the_key(compose, override, message):
     with pytest.raises(ConfigError) as err:

@@ -6,7 +6,8 @@ import torch
 
 from tokentune.data.batching import EpochOrder, LengthGroupedBatchSampler, collate
 
-LENGTHS = [random.Random(0).randint(3, 60) for _ in range(1000)]
+_rng = random.Random(0)
+LENGTHS = [_rng.randint(3, 60) for _ in range(1000)]
 
 
 def sampler(epoch=0, group=True, rank=0, world=1, seed=7, bs=16):

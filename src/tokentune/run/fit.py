@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -31,6 +32,14 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     start = time.perf_counter()
     cfg = validate(dcfg)
     run_dir = Path(cfg.paths.output_dir)
+    if cfg.ckpt_path:
+        ckpt = Path(cfg.ckpt_path)
+        if not ckpt.is_file():
+            raise UserError(f"ckpt_path: {ckpt} not found")
+        if ckpt.parent.name == "checkpoints":
+            # a resumed run continues its own directory: best-checkpoint tracking, logs, results
+            run_dir = ckpt.parent.parent
+            cfg.paths.output_dir = str(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(dcfg, resolve=True))
 
@@ -42,15 +51,14 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     from tokentune.run.trainer import build_trainer
 
     check_limits(cfg)
+    # The DataModule's state_dict resumes the batch order mid-epoch; Lightning cannot see that
+    warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = TaskDataModule(cfg)
     dm.prepare_data()  # every row checked before a model is loaded
     module = TaskModule(cfg)
     trainer = build_trainer(cfg, run_dir, extra_callbacks)
     trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path)
-    if trainer.interrupted:
-        raise UserError("training was interrupted; resume with "
-                        f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
 
     ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
     best = ckpt or None

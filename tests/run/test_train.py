@@ -1,0 +1,95 @@
+"""End to end: tiny models train a few steps on CPU through the same path as `train.py`."""
+import json
+import math
+
+import pytest
+import pytorch_lightning as pl
+
+from conftest import needs_real_data, run_cli
+from tokentune.run.fit import fit
+
+FAST = ("trainer.max_epochs=1", "data.batch_size=16", "trainer.log_every_n_steps=5")
+
+
+@pytest.mark.parametrize("model", ["bert_tiny", "gpt2_tiny"])
+def test_tiny_models_train_on_demo(compose, tmp_path, model):
+    results = fit(compose(f"model={model}", *FAST))
+    assert results["steps"] == 26  # 405 rows / 16 per batch
+    assert set(results["validation"]) == {"val/accuracy", "val/f1", "val/loss"}
+    assert 0.0 <= results["validation"]["val/accuracy"] <= 1.0
+    assert results["parameters"]["trainable"] == results["parameters"]["total"] > 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["validation"] == results["validation"]
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert "train/loss" in (tmp_path / "logs" / "metrics.csv").read_text()
+    assert (tmp_path / "config.yaml").read_text().count(f"name: {model}") == 1
+
+
+def test_same_seed_same_metrics(compose, tmp_path):
+    a = fit(compose("model=bert_tiny", *FAST, run_dir=tmp_path / "a"))
+    b = fit(compose("model=bert_tiny", *FAST, run_dir=tmp_path / "b"))
+    c = fit(compose("model=bert_tiny", *FAST, "seed=7", run_dir=tmp_path / "c"))
+    assert a["validation"] == b["validation"]
+    assert a["validation"]["val/loss"] != c["validation"]["val/loss"]
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt(pl.Callback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, *args):
+        if trainer.global_step == self.step:
+            raise Crash()
+
+
+def test_resume_mid_epoch_matches_an_uninterrupted_run(compose, tmp_path):
+    args = ("model=bert_tiny", "trainer.max_epochs=2", "data.batch_size=16",
+            "callbacks.every_n_train_steps=5")
+    whole = fit(compose(*args, run_dir=tmp_path / "whole"))
+    with pytest.raises(Crash):
+        fit(compose(*args, run_dir=tmp_path / "cut"), extra_callbacks=[CrashAt(35)])  # epoch 2 of 2
+    last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
+    resumed = fit(compose(*args, f"ckpt_path={last}", run_dir=tmp_path / "resumed"))
+    assert resumed["run_dir"] == str(tmp_path / "cut")  # a resumed run continues its directory
+    assert resumed["steps"] == whole["steps"] == 52
+    assert resumed["validation"] == whole["validation"]
+
+
+def test_evaluate_and_predict_from_a_checkpoint(compose, tmp_path, cache_dir):
+    results = fit(compose("model=bert_tiny", *FAST, run_dir=tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    common = [f"ckpt_path={ckpt}", f"paths.cache_dir={cache_dir}", "accelerator=cpu"]
+    out = run_cli("-m", "tokentune.cli_evaluate", *common, f"hydra.run.dir={tmp_path / 'eval'}")
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
+    for k, v in results["validation"].items():
+        assert math.isclose(metrics[k], v, rel_tol=1e-6), k
+    out = run_cli("-m", "tokentune.cli_predict", *common, "split=validation",
+                  f"hydra.run.dir={tmp_path / 'pred'}")
+    assert out.returncode == 0, out.stderr
+    lines = (tmp_path / "pred" / "DEMO.tsv").read_text().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 1 + 90
+    assert {line.split("\t")[1] for line in lines[1:]} <= {"0", "1"}
+
+
+@needs_real_data
+@pytest.mark.real_data
+@pytest.mark.parametrize("task,metric", [("rte", "val/accuracy"), ("cola", "val/mcc")])
+def test_glue_tasks_train(compose, task, metric):
+    results = fit(compose("model=bert_tiny", f"task={task}", "trainer.max_steps=3",
+                          "data.max_train_examples=96", "trainer.limit_val_batches=2"))
+    assert results["steps"] == 3 and metric in results["validation"]
+
+
+@needs_real_data
+@pytest.mark.real_data
+def test_gpt2_causal_lm_on_shakespeare_reports_perplexity(compose):
+    results = fit(compose("model=gpt2_tiny", "task=shakespeare", "trainer.max_steps=4",
+                          "data.batch_size=8", "trainer.limit_val_batches=2", "task.block_size=64"))
+    ppl = results["validation"]["val/perplexity"]
+    assert 1.0 < ppl < 400  # 257 byte symbols: a trained model is far below uniform (257)
