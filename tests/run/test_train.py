@@ -93,3 +93,26 @@ def test_gpt2_causal_lm_on_shakespeare_reports_perplexity(compose):
                           "data.batch_size=8", "trainer.limit_val_batches=2", "task.block_size=64"))
     ppl = results["validation"]["val/perplexity"]
     assert 1.0 < ppl < 400  # 257 byte symbols: a trained model is far below uniform (257)
+
+
+@pytest.mark.parametrize("method", ["adapter", "lora", "prefix"])
+@pytest.mark.parametrize("model", ["bert_tiny", "gpt2_tiny"])
+def test_peft_methods_train_end_to_end(compose, tmp_path, model, method):
+    results = fit(compose(f"model={model}", f"finetune={method}", *FAST))
+    p = results["parameters"]
+    assert 0 < p["trainable"] < p["total"] / 5
+    ckpt = tmp_path / "checkpoints" / "best.ckpt"
+    full_mb = p["total"] * 4 / 2**20
+    assert results["checkpoint_mb"] == ckpt.stat().st_size / 2**20 < full_mb / 3
+    if method == "lora":
+        assert (tmp_path / "merged" / "model.safetensors").is_file()
+
+
+def test_peft_checkpoint_reloads_to_identical_metrics(compose, tmp_path, cache_dir):
+    results = fit(compose("model=bert_tiny", "finetune=lora", *FAST, run_dir=tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    out = run_cli("-m", "tokentune.cli_evaluate", f"ckpt_path={ckpt}", f"paths.cache_dir={cache_dir}",
+                  "accelerator=cpu", f"hydra.run.dir={tmp_path / 'eval'}")
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
+    assert metrics == pytest.approx(results["validation"], rel=1e-6)

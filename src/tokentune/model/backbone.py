@@ -29,7 +29,7 @@ def max_positions(config) -> int:
     return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions")
 
 
-def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int):
+def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int, seed: int):
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
@@ -42,7 +42,10 @@ def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int):
         config.num_labels = task.num_labels
         config.problem_type = "regression" if task.kind == "regression" else "single_label_classification"
     if not model.pretrained:
-        return auto.from_config(config, attn_implementation=model.attn_implementation)
+        # seeded on its own: a PEFT checkpoint (trained weights only) must find the same frozen base
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return auto.from_config(config, attn_implementation=model.attn_implementation)
     # float32 master weights whatever the file stores (e.g. an fp16 copy); autocast does the rest
     return from_hub(auto.from_pretrained, model.pretrained, "model.pretrained", config=config,
                     dtype=torch.float32, use_safetensors=True,

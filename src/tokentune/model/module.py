@@ -37,12 +37,13 @@ class TaskModule(pl.LightningModule):
         if self.model is not None:
             return
         from tokentune.finetune.apply import apply
-        from tokentune.finetune.report import parameter_report
+        from tokentune.finetune.report import format_parameter_report, parameter_report
         from tokentune.model.backbone import load_backbone
 
         dm = self.trainer.datamodule
         tok, base = dm.tokenizer, dm.base_tokenizer
-        model = load_backbone(self.cfg.model, self.cfg.task, pad_token_id=base.pad_token_id)
+        model = load_backbone(self.cfg.model, self.cfg.task, pad_token_id=base.pad_token_id,
+                               seed=self.cfg.seed)
         new_vocab = tok is not base
         if new_vocab:
             from tokentune.vocab.induction import induce_embeddings
@@ -55,7 +56,7 @@ class TaskModule(pl.LightningModule):
                            task_kind=self.cfg.task.kind, train_embeddings=new_vocab,
                            max_length=self.cfg.data.max_length)
         self.parameter_report = parameter_report(self.model)
-        log.info("parameters: %s", self.parameter_report)
+        log.info("parameters: %s", format_parameter_report(self.parameter_report))
 
     def forward(self, batch: dict[str, torch.Tensor]):
         if self.cfg.task.kind == "causal_lm":
@@ -123,7 +124,15 @@ class TaskModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # -- checkpoints -----------------------------------------------------------------------
+    @property
+    def peft(self) -> bool:
+        return self.cfg.finetune.method != "full"
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.peft:  # only what trained; the frozen base is rebuilt from cfg (in hyper_parameters)
+            from tokentune.finetune.checkpoint import trainable_state_dict
+
+            checkpoint["state_dict"] = {f"model.{k}": v for k, v in trainable_state_dict(self.model).items()}
         # Lightning keeps no RNG state; dropout after a mid-epoch resume must draw what it would have
         # (tensors, ints and tuples only, so that checkpoints load with weights_only=True)
         _, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -131,6 +140,12 @@ class TaskModule(pl.LightningModule):
                              "numpy": (torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.peft:
+            from tokentune.finetune.checkpoint import load_trainable_state_dict
+
+            load_trainable_state_dict(self.model, {k.removeprefix("model."): v
+                                                   for k, v in checkpoint["state_dict"].items()})
+            checkpoint["state_dict"] = self.state_dict()  # Lightning's strict load now finds every key
         rng = checkpoint.get("rng")
         if rng and self._trainer is not None and self._trainer.state.fn == "fit":
             torch.set_rng_state(rng["torch"])

@@ -66,12 +66,17 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     test = {}
     if cfg.test and dm.has_labels("test"):
         test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+    if best and cfg.finetune.method == "lora" and cfg.finetune.merge_for_inference:
+        from tokentune.finetune.lora import export_merged
+
+        export_merged(module.model, run_dir / "merged")  # a plain transformers folder
     results = {
         "run_dir": str(run_dir),
         "task": cfg.task.name, "model": cfg.model.name, "finetune": cfg.finetune.method,
         "tokenizer": cfg.tokenizer.name, "seed": cfg.seed,
         "validation": metrics_to_floats(validation), "test": metrics_to_floats(test),
-        "best_checkpoint": best, "epochs": trainer.current_epoch, "steps": trainer.global_step,
+        "best_checkpoint": best,
+        "checkpoint_mb": Path(best).stat().st_size / 2**20 if best else None, "epochs": trainer.current_epoch, "steps": trainer.global_step,
         "parameters": module.parameter_report,
         "vocab_size": len(dm.tokenizer),
         "induction": module.induction_stats,

@@ -1,0 +1,79 @@
+"""LoRA through peft, plus merging for inference and export."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import peft
+from torch import nn
+from transformers.pytorch_utils import Conv1D
+
+from tokentune.errors import ConfigError
+from tokentune.finetune._peft import get_peft_model
+from tokentune.finetune.config import LoraConfig
+from tokentune.finetune.families import HEAD_NAMES, Family
+
+# The layer types peft's LoRA can wrap; anything else is rejected by peft with a less useful message.
+_LORA_LAYERS = (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, Conv1D)
+
+
+def _matches(module_name: str, target: str) -> bool:
+    # peft's rule for a plain (non-regex) target: the full name or its dotted suffix.
+    return module_name == target or module_name.endswith("." + target)
+
+
+def check_target_modules(model: nn.Module, targets: list[str], family: Family) -> None:
+    names = [name for name, module in model.named_modules() if isinstance(module, _LORA_LAYERS)]
+    available = list(dict.fromkeys(name.rpartition(".")[2] for name in names))
+    for target in targets:
+        if target in HEAD_NAMES:
+            raise ConfigError(
+                "finetune.target_modules",
+                f"{target!r} is the task head, which always trains in full; remove it from the list",
+            )
+        if not any(_matches(name, target) for name in names):
+            shown = [a for a in available if a not in HEAD_NAMES]
+            raise ConfigError(
+                "finetune.target_modules",
+                f"{target!r} matches no Linear/Conv1D/Embedding module of this {family.name} model; "
+                f"available names include: {', '.join(shown[:12])}",
+            )
+
+
+def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, task_kind: str) -> peft.PeftModel:
+    targets = list(cfg.target_modules) if cfg.target_modules is not None else list(family.lora_targets)
+    check_target_modules(model, targets, family)
+    # SEQ_CLS makes peft put the head (classifier/score) in modules_to_save, so it trains in full.
+    task_type = peft.TaskType.CAUSAL_LM if task_kind == "causal_lm" else peft.TaskType.SEQ_CLS
+    lora = peft.LoraConfig(
+        task_type=task_type,
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=targets,
+        bias=cfg.bias,
+        fan_in_fan_out=family.fan_in_fan_out,
+    )
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as err:  # peft's own config checks; our check above catches the common case
+        raise ConfigError("finetune", f"peft rejected the LoRA settings: {err}") from err
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """The plain transformers model with the LoRA deltas folded into the base weights.
+
+    Destructive: the PeftModel's layers are unwrapped in place, so stop training on it first
+    (or use `export_merged`, which works on a copy).
+    """
+    if not isinstance(model, peft.PeftModel):
+        raise TypeError(f"merge_lora expects a PeftModel, got {type(model).__name__}")
+    return model.merge_and_unload()
+
+
+def export_merged(model: nn.Module, out_dir: str | Path) -> Path:
+    """Write a merged, plain transformers folder (config + safetensors) and leave `model` as is."""
+    out = Path(out_dir)
+    merged = merge_lora(copy.deepcopy(model))
+    merged.save_pretrained(out)  # transformers 5 always writes safetensors
+    return out

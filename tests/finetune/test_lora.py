@@ -1,0 +1,111 @@
+"""LoRA through peft: family defaults, merging, export, target checks."""
+from __future__ import annotations
+
+import peft
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+from transformers.pytorch_utils import Conv1D
+
+from tokentune.errors import ConfigError
+from tokentune.finetune.apply import apply
+from tokentune.finetune.lora import export_merged, merge_lora
+
+from .models import SETUPS, batch
+
+
+def _inputs(b: dict) -> dict:
+    return {k: v for k, v in b.items() if k != "labels"}
+
+
+def _lora_model(setup: str, **settings):
+    family, task_kind, make = SETUPS[setup]
+    model = apply({"method": "lora", "r": 4, **settings}, make(), family=family, task_kind=task_kind)
+    # lora_B starts at zero, which would make merged == unmerged trivially true.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.2)
+    return model.eval(), family, task_kind
+
+
+@pytest.mark.parametrize(
+    "setup, targets, layer_type",
+    [("bert-cls", {"query", "value"}, torch.nn.Linear), ("gpt2-cls", {"c_attn"}, Conv1D), ("gpt2-lm", {"c_attn"}, Conv1D)],
+)
+def test_family_default_targets(setup, targets, layer_type):
+    model, _, _ = _lora_model(setup)
+    wrapped = {name.rpartition(".")[2]: m for name, m in model.named_modules() if isinstance(m, peft.tuners.lora.LoraLayer)}
+    assert set(wrapped) == targets
+    assert all(isinstance(m.get_base_layer(), layer_type) for m in wrapped.values())
+
+
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+def test_merged_and_unmerged_give_the_same_logits(setup):
+    model, family, task_kind = _lora_model(setup)
+    b = _inputs(batch(family, task_kind))
+    with torch.no_grad():
+        unmerged = model(**b).logits
+        base_only = model.get_base_model()
+        with model.disable_adapter():
+            without_lora = model(**b).logits
+        merged_model = merge_lora(model)
+        merged = merged_model(**b).logits
+    assert not isinstance(merged_model, peft.PeftModel)
+    assert not torch.allclose(unmerged, without_lora, atol=1e-4)  # the perturbed LoRA does something
+    assert torch.allclose(merged, unmerged, atol=1e-5, rtol=1e-4)
+    assert merged_model is base_only
+
+
+@pytest.mark.parametrize("setup, auto", [("bert-cls", AutoModelForSequenceClassification), ("gpt2-lm", AutoModelForCausalLM)])
+def test_export_merged_writes_a_plain_transformers_folder(tmp_path, setup, auto):
+    family, task_kind, make = SETUPS[setup]
+    model = apply({"method": "lora", "r": 4}, make(), family=family, task_kind=task_kind, train_embeddings=True)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.1)  # as if trained: LoRA, head and embeddings moved
+    model.eval()
+    b = _inputs(batch(family, task_kind))
+    with torch.no_grad():
+        expected = model(**b).logits
+    out = export_merged(model, tmp_path / "merged")
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    assert isinstance(model, peft.PeftModel) and any("lora_A" in n for n, _ in model.named_parameters())
+    reloaded = auto.from_pretrained(out).eval()
+    with torch.no_grad():
+        got = reloaded(**b).logits
+    assert torch.allclose(got, expected, atol=1e-5, rtol=1e-4)
+    if task_kind == "causal_lm":
+        assert reloaded.lm_head.weight is reloaded.get_input_embeddings().weight
+
+
+def test_bias_option_trains_biases():
+    model, _, _ = _lora_model("bert-cls", bias="lora_only")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any(n.endswith("query.base_layer.bias") for n in trainable)
+    assert not any(n.endswith("key.bias") for n in trainable)
+
+
+def test_unknown_target_module_lists_available_names():
+    family, task_kind, make = SETUPS["bert-cls"]
+    with pytest.raises(ConfigError) as info:
+        apply({"method": "lora", "target_modules": ["query", "q_proj"]}, make(), family=family, task_kind=task_kind)
+    message = str(info.value)
+    assert message.startswith(
+        "finetune.target_modules: 'q_proj' matches no Linear/Conv1D/Embedding module of this bert model; "
+        "available names include: "
+    )
+    assert "query" in message and "value" in message and "dense" in message
+
+
+def test_targeting_the_head_is_refused():
+    family, task_kind, make = SETUPS["gpt2-cls"]
+    with pytest.raises(ConfigError, match=r"'score' is the task head, which always trains in full"):
+        apply({"method": "lora", "target_modules": ["score"]}, make(), family=family, task_kind=task_kind)
+
+
+def test_rank_zero_is_refused_before_any_model_work():
+    family, task_kind, make = SETUPS["bert-cls"]
+    with pytest.raises(ConfigError, match=r"^finetune.r: LoRA rank must be a positive integer \(got 0\)"):
+        apply({"method": "lora", "r": 0}, make(), family=family, task_kind=task_kind)

@@ -1,0 +1,98 @@
+"""Prefix tuning through peft: padding invariance under eager and SDPA, position budget."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tokentune.errors import ConfigError
+from tokentune.finetune.apply import apply
+from tokentune.finetune.config import PrefixConfig
+from tokentune.finetune.prefix import check_prefix_fits
+
+from .models import PAD, SETUPS
+
+SENTENCE = [5, 17, 42, 8, 23]
+OTHERS = [[7] * 3, [9] * 12]  # shorter and longer neighbours force 0 and 7 pad positions
+
+
+def _padded(rows: list[list[int]], family: str) -> dict[str, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [PAD] * (width - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    out = {"input_ids": ids, "attention_mask": mask}
+    if family == "bert":
+        out["token_type_ids"] = torch.zeros_like(ids)
+    return out
+
+
+def _prefix_model(setup: str, attn: str, projection: bool = False):
+    family, task_kind, make = SETUPS[setup]
+    base = make(attn=attn).eval()
+    with torch.no_grad():
+        alone = base(**_padded([SENTENCE], family)).logits
+    model = apply(
+        {"method": "prefix", "num_virtual_tokens": 6, "prefix_projection": projection},
+        base,
+        family=family,
+        task_kind=task_kind,
+        max_length=16,
+    )
+    with torch.no_grad():
+        # As if trained: a prefix and head of unit scale, so that attending to a pad token
+        # would move the logits far beyond the tolerance (random-init heads are tiny).
+        for p in model.parameters():
+            if p.requires_grad:
+                p.normal_(0, 1.0)
+    return model.eval(), family, alone
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+@pytest.mark.parametrize("setup", ["bert-cls", "gpt2-cls"])
+@pytest.mark.parametrize("projection", [False, True])
+def test_logits_do_not_depend_on_the_batch_padding(setup, attn, projection):
+    model, family, base_logits = _prefix_model(setup, attn, projection)
+    with torch.no_grad():
+        alone = model(**_padded([SENTENCE], family)).logits[0]
+        padded = model(**_padded([SENTENCE, *OTHERS], family)).logits[0]
+        padded_more = model(**_padded([OTHERS[1], SENTENCE], family)).logits[1]
+    assert not torch.allclose(alone, base_logits[0], atol=1e-4)  # the prefix is in play
+    assert torch.allclose(padded, alone, atol=1e-5, rtol=0)
+    assert torch.allclose(padded_more, alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_gpt2_lm_logits_of_real_tokens_do_not_depend_on_padding(attn):
+    model, family, base_logits = _prefix_model("gpt2-lm", attn)
+    n = len(SENTENCE)
+    with torch.no_grad():
+        alone = model(**_padded([SENTENCE], family)).logits[0]
+        padded = model(**_padded([OTHERS[1], SENTENCE], family)).logits[1, :n]
+    assert alone.shape[0] == n  # peft returns logits for the real tokens only
+    assert not torch.allclose(alone, base_logits[0], atol=1e-4)
+    assert torch.allclose(padded, alone, atol=1e-5)
+
+
+def test_prefix_plus_max_length_beyond_positions_is_refused():
+    family, task_kind, make = SETUPS["bert-cls"]
+    with pytest.raises(ConfigError) as info:
+        apply({"method": "prefix", "num_virtual_tokens": 20}, make(), family=family, task_kind=task_kind, max_length=60)
+    assert str(info.value) == (
+        "finetune.num_virtual_tokens: 20 virtual tokens + max length 60 = 80 positions, but the model has 64; "
+        "lower finetune.num_virtual_tokens to at most 4 or the task's max length to at most 44"
+    )
+
+
+def test_prefix_alone_beyond_positions_is_refused():
+    family, task_kind, make = SETUPS["gpt2-lm"]
+    with pytest.raises(ConfigError, match=r"^finetune.num_virtual_tokens: 64 virtual tokens leave no room for text"):
+        apply({"method": "prefix", "num_virtual_tokens": 64}, make(), family=family, task_kind=task_kind)
+
+
+def test_prefix_that_just_fits_runs():
+    family, task_kind, make = SETUPS["gpt2-cls"]
+    model = make()
+    check_prefix_fits(PrefixConfig(num_virtual_tokens=4), model.config, 60)
+    tuned = apply({"method": "prefix", "num_virtual_tokens": 4}, model, family=family, task_kind=task_kind, max_length=60)
+    ids = torch.randint(2, 100, (2, 60))
+    out = tuned(input_ids=ids, attention_mask=torch.ones_like(ids), labels=torch.tensor([0, 1]))
+    assert out.logits.shape == (2, 2) and torch.isfinite(out.loss)
