@@ -12,7 +12,7 @@ TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download
 SHARED_DATA := $(abspath ../shared/data)
 export TOKENTUNE_DATA ?= $(if $(wildcard $(SHARED_DATA)/glue),$(SHARED_DATA),$(abspath data))
 
-.PHONY: train test setup clean
+.PHONY: train test setup clean docker-build
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,6 @@ test: $(VENV)/.installed
 
 clean:
 	rm -rf outputs multirun .cache .pytest_cache
+
+docker-build:
+	docker build -f docker/Dockerfile -t tokentune .

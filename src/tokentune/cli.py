@@ -1,4 +1,4 @@
-"""Hydra entry points: train, evaluate, predict.
+"""Hydra entry points: train, evaluate, predict, vocab.
 
 Start-up stays light (hydra + omegaconf only) so that `python train.py --cfg job` composes and
 prints in well under the time a torch import takes; each command imports its stack when it runs.
@@ -63,6 +63,12 @@ def _predict(cfg: DictConfig) -> Any:
     return predict(cfg)
 
 
+def _vocab(cfg: DictConfig) -> Any:
+    from tokentune.run.fit import vocabulary_only
+
+    return vocabulary_only(cfg)
+
+
 def train() -> None:
     _hydra_app("train", _train)
 
@@ -73,3 +79,7 @@ def evaluate() -> None:
 
 def predict() -> None:
     _hydra_app("predict", _predict)
+
+
+def vocab() -> None:
+    _hydra_app("train", _vocab)

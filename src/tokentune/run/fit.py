@@ -15,17 +15,32 @@ from tokentune.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def check_limits(cfg: TrainConfig) -> None:
-    """Limits that need the backbone's config (not its weights): fail before any heavy work."""
+def check_limits(cfg: TrainConfig):
+    """Limits that need the backbone's config (not its weights): fail before any heavy work.
+
+    Returns the backbone's transformers config."""
     from tokentune.model.backbone import max_positions, model_config
 
-    limit = max_positions(model_config(cfg.model))
+    config = model_config(cfg.model)
+    limit = max_positions(config)
     if cfg.task.kind == "causal_lm" and cfg.task.block_size > limit:
         raise UserError(f"task.block_size: {cfg.task.block_size} is above the model's "
                         f"{limit} positions")
     if cfg.task.kind != "causal_lm" and cfg.data.max_length > limit:
         raise UserError(f"data.max_length: {cfg.data.max_length} is above the model's "
                         f"{limit} positions")
+    return config
+
+
+def report_vocabulary(dm, backbone_config, run_dir: Path) -> dict:
+    """The vocabulary report (vocab_report.json/.md in the run dir), also logged."""
+    from tokentune.vocab.report import format_report, vocab_report, write_report
+
+    dim = getattr(backbone_config, "hidden_size", None) or backbone_config.n_embd
+    report = vocab_report(dm.tokenizer, dm.base_tokenizer, dm.texts, dim)
+    write_report(report, run_dir)
+    log.info("vocabulary:\n%s", format_report(report))
+    return report
 
 
 def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
@@ -50,12 +65,13 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     from tokentune.run.results import metrics_to_floats, summary, write_json_atomic
     from tokentune.run.trainer import build_trainer
 
-    check_limits(cfg)
+    backbone_config = check_limits(cfg)
     # The DataModule's state_dict resumes the batch order mid-epoch; Lightning cannot see that
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = TaskDataModule(cfg)
     dm.prepare_data()  # every row checked before a model is loaded
+    vocab = report_vocabulary(dm, backbone_config, run_dir)
     module = TaskModule(cfg)
     trainer = build_trainer(cfg, run_dir, extra_callbacks)
     trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path)
@@ -78,10 +94,24 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
         "best_checkpoint": best,
         "checkpoint_mb": Path(best).stat().st_size / 2**20 if best else None, "epochs": trainer.current_epoch, "steps": trainer.global_step,
         "parameters": module.parameter_report,
-        "vocab_size": len(dm.tokenizer),
+        "vocabulary": {k: vocab[k] for k in ("vocab_size", "embedding_parameters") if k in vocab},
         "induction": module.induction_stats,
         "wall_time_s": time.perf_counter() - start,
     }
     write_json_atomic(results, run_dir / "results.json")
     print(summary(results), flush=True)
     return results
+
+
+def vocabulary_only(dcfg: DictConfig) -> dict:
+    """Build or load the run's vocabulary and print its report; no model, no training."""
+    from tokentune.data.datamodule import TaskDataModule
+    from tokentune.vocab.report import format_report
+
+    cfg = validate(dcfg)
+    backbone_config = check_limits(cfg)
+    dm = TaskDataModule(cfg)
+    dm.prepare_data()
+    report = report_vocabulary(dm, backbone_config, Path(cfg.paths.output_dir))
+    print(format_report(report), flush=True)
+    return report
