@@ -1,0 +1,149 @@
+"""The vocabulary report: how a tokenizer cuts a task's text, beside the backbone's own.
+
+Words are the same for every tokenizer: `tokenizers`' Whitespace pre-tokenizer (\\w+ or runs of
+punctuation) on the raw text. Per split:
+- tokens, unk_rate (unknown tokens / tokens), fertility (tokens / words), without special tokens;
+- mean_length, p95_length: tokens per text as the model sees them, special tokens included;
+- words_kept_whole: share of word occurrences covered by exactly one (known) token.
+Vocabulary: size, overlap with the base (non-special tokens whose text, markers undone, is a
+base token at the same word position) and embedding parameters (vocab × dim).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer, models, pre_tokenizers
+
+from tokentune.vocab.surface import OldVocab, Scheme, piece
+
+
+def vocab_report(tokenizer, base_tokenizer, texts: dict[str, list[str]], embedding_dim: int) -> dict:
+    same = tokenizer is base_tokenizer
+    report = {
+        "name": tokenizer.name_or_path or None,
+        "vocab_size": len(tokenizer),
+        "base_vocab_size": len(base_tokenizer),
+        "embedding_dim": embedding_dim,
+        "embedding_params": len(tokenizer) * embedding_dim,
+        "base_embedding_params": len(base_tokenizer) * embedding_dim,
+        "overlap": _overlap(tokenizer, base_tokenizer),
+        "splits": {split: split_stats(tokenizer, t) for split, t in texts.items()},
+    }
+    report["base_splits"] = report["splits"] if same else \
+        {split: split_stats(base_tokenizer, t) for split, t in texts.items()}
+    return report
+
+
+def split_stats(tokenizer, texts: list[str]) -> dict:
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_padding()
+    backend.no_truncation()
+    encs = backend.encode_batch(texts, add_special_tokens=False)
+    words = _word_splitter().encode_batch(texts)
+    ids = np.fromiter((i for e in encs for i in e.ids), dtype=np.int64)
+    lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+    unk = tokenizer.unk_token_id
+    n_unk = int((ids == unk).sum()) if unk is not None else 0
+    n_words = sum(len(w.ids) for w in words)
+    seq = lengths + tokenizer.num_special_tokens_to_add(pair=False)
+    return {
+        "texts": len(texts), "words": n_words, "tokens": int(ids.size),
+        "unk_rate": n_unk / max(ids.size, 1),
+        "fertility": ids.size / max(n_words, 1),
+        "mean_length": float(seq.mean()) if len(seq) else 0.0,
+        "p95_length": float(np.percentile(seq, 95)) if len(seq) else 0.0,
+        "words_kept_whole": _kept_whole(texts, encs, words, ids, unk) / max(n_words, 1),
+    }
+
+
+def _word_splitter() -> Tokenizer:
+    """Whitespace pre-tokenization in one batched Rust call: each word becomes one (unknown) token."""
+    tok = Tokenizer(models.WordLevel({"[w]": 0}, unk_token="[w]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tok
+
+
+def _kept_whole(texts, encs, words, ids: np.ndarray, unk) -> int:
+    """Word occurrences overlapped by exactly one token, a known one.
+
+    All spans go on one axis (text i shifted past the texts before it); tokens are ordered, so
+    the tokens overlapping word [ws, we) are those from the first ending after ws to the last
+    starting before we — two binary searches for every word at once.
+    """
+    if not texts:
+        return 0
+    shift = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]], dtype=np.int64)
+    tok = _spans(encs, shift)
+    word = _spans(words, shift)
+    if len(word) == 0:
+        return 0
+    first = np.searchsorted(tok[:, 1], word[:, 0], side="right")
+    last = np.searchsorted(tok[:, 0], word[:, 1], side="left")
+    one = (last - first) == 1
+    if unk is not None and len(ids):
+        one &= ids[np.minimum(first, len(ids) - 1)] != unk
+    return int(one.sum())
+
+
+def _spans(encs, shift: np.ndarray) -> np.ndarray:
+    counts = np.fromiter((len(e.offsets) for e in encs), dtype=np.int64, count=len(encs))
+    flat = np.array([o for e in encs for o in e.offsets], dtype=np.int64).reshape(-1, 2)
+    return flat + np.repeat(shift, counts)[:, None]
+
+
+def _overlap(tokenizer, base_tokenizer) -> dict:
+    if tokenizer is base_tokenizer:
+        n = len(tokenizer) - len(tokenizer.all_special_ids)
+        return {"tokens": n, "share": 1.0}
+    base = OldVocab(base_tokenizer)
+    scheme = Scheme.of(tokenizer.backend_tokenizer)
+    specials = set(tokenizer.all_special_tokens)
+    tokens = [t for t in tokenizer.get_vocab() if t not in specials]
+    found = sum(1 for t in tokens if base.find(piece(t, scheme)) is not None)
+    return {"tokens": found, "share": found / max(len(tokens), 1)}
+
+
+def format_report(report: dict) -> str:
+    """A markdown summary: the vocabulary, then one row per split for the new and base tokenizer."""
+    ov = report["overlap"]
+    lines = [
+        f"vocabulary: {report['vocab_size']:,} tokens (base {report['base_vocab_size']:,}); "
+        f"{ov['tokens']:,} ({ov['share']:.1%}) also in the base vocabulary",
+        f"embedding parameters: {report['embedding_params']:,} "
+        f"(base {report['base_embedding_params']:,}, dim {report['embedding_dim']})",
+        "",
+        "| tokenizer | split | texts | tokens | unk rate | fertility | mean len | p95 len | words whole |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    rows = [("new", report["splits"])]
+    if report["base_splits"] is not report["splits"]:
+        rows.append(("base", report["base_splits"]))
+    for who, splits in rows:
+        for split, s in splits.items():
+            lines.append(f"| {who} | {split} | {s['texts']:,} | {s['tokens']:,} | {s['unk_rate']:.2%} | "
+                         f"{s['fertility']:.3f} | {s['mean_length']:.1f} | {s['p95_length']:.0f} | "
+                         f"{s['words_kept_whole']:.1%} |")
+    return "\n".join(lines)
+
+
+def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
+    """vocab_report.json (atomically: temp file + rename) and vocab_report.md in out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = (out / "vocab_report.json", out / "vocab_report.md")
+    bodies = (json.dumps(report, indent=2, sort_keys=True, default=str) + "\n",
+              f"# Vocabulary report\n\n{format_report(report)}\n")
+    for path, body in zip(paths, bodies, strict=True):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=out)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(body)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return paths
