@@ -116,3 +116,17 @@ def test_peft_checkpoint_reloads_to_identical_metrics(compose, tmp_path, cache_d
     assert out.returncode == 0, out.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
     assert metrics == pytest.approx(results["validation"], rel=1e-6)
+
+
+@pytest.mark.parametrize("model,tokenizer", [("bert_tiny", "bpe8k"), ("bert_tiny", "extend"),
+                                             ("gpt2_tiny", "byte_bpe32k"), ("gpt2_tiny", "extend")])
+def test_new_vocabulary_trains_with_induced_embeddings(compose, tmp_path, model, tokenizer):
+    results = fit(compose(f"model={model}", f"tokenizer={tokenizer}", "finetune=lora", *FAST))
+    report = json.loads((tmp_path / "vocab_report.json").read_text())
+    assert (tmp_path / "vocab_report.md").is_file()
+    assert results["vocabulary"]["vocab_size"] == report["vocab_size"]
+    stats = results["induction"]
+    assert stats["new_size"] == report["vocab_size"]
+    assert sum(stats[k] for k in ("kept", "special", "copied", "fvt", "random")) == stats["new_size"]
+    groups = results["parameters"]["groups"]
+    assert groups["embeddings"]["trainable"] > 0  # new rows train even under LoRA
