@@ -131,3 +131,12 @@ def test_bpe32k_on_sst2_stops_near_19k_tokens(build, tmp_path):
     tok, info = build("bert", kind="bpe", vocab_size=32000, corpus_texts=texts, cache_dir=tmp_path)
     assert 19_000 < info.vocab_size < 19_700 and info.vocab_size == len(tok)  # design.md: 19,314
     assert info.corpus_texts == 67_349
+
+
+def test_own_special_tokens_keep_their_order_and_roles(build):
+    tok, _ = build("gpt2", kind="bpe", vocab_size=700, post_processor="bert",
+                   special_tokens=["<|pad|>", "<|endoftext|>", "[CLS]", "[SEP]", "<|user|>"])
+    assert tok.convert_ids_to_tokens(list(range(5))) == ["<|pad|>", EOT, "[CLS]", "[SEP]", "<|user|>"]
+    assert (tok.pad_token_id, tok.eos_token_id, tok.cls_token_id, tok.sep_token_id) == (0, 1, 2, 3)
+    assert tok.decode(tok("a b", "c")["input_ids"]) == "[CLS]a b[SEP]c[SEP]"
+    assert "<|user|>" in tok.all_special_tokens and tok.tokenize("a<|user|>b") == ["a", "<|user|>", "b"]

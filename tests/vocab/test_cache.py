@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from tokentune.vocab import build as build_module
 from tokentune.errors import UserError
+from tokentune.vocab import build as build_module
 from tokentune.vocab.build import as_spec, load_built, load_or_build_info
 from tokentune.vocab.cache import load
 from tokentune.vocab.spec import TokenizerConfig

@@ -66,6 +66,8 @@ def test_unknown_family(build, minilm, corpus, tmp_path):
     (dict(kind="bpe", decoder="metaspace"), "tokenizer.decoder: metaspace needs a metaspace pre_tokenizer"),
     (dict(kind="unigram", decoder="bpe"), "tokenizer.decoder: decoder bpe ('</w>' suffixes) is for kind bpe"),
     (dict(kind="bpe", decoder="byte_level"), "tokenizer.decoder: byte_level decodes byte symbols"),
+    (dict(kind="byte_bpe", pre_tokenizer="bert"), "tokenizer.pre_tokenizer: kind byte_bpe needs a pre_tokenizer "
+                                                  "ending in byte_level, not 'bert'"),
     (dict(kind="bpe", special_tokens=["[PAD]", "[UNK]", "[SEP]"]),
      "tokenizer.special_tokens: this bert bpe tokenizer needs '[CLS]' (cls_token)"),
 ])

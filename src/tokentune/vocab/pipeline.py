@@ -178,8 +178,12 @@ class Pipeline:
                 "byte_level": decoders.ByteLevel}[self.decoder]()
 
     def wrapper_kwargs(self, model_max_length: int) -> dict[str, Any]:
-        return {**self.roles, "model_max_length": model_max_length,
-                "model_input_names": MODEL_INPUT_NAMES[self.family], "padding_side": "right"}
+        kwargs = {**self.roles, "model_max_length": model_max_length,
+                  "model_input_names": MODEL_INPUT_NAMES[self.family], "padding_side": "right"}
+        extra = [t for t in self.special_tokens if t not in self.roles.values()]
+        if extra:  # (transformers 5 reads this older name too, as extra_special_tokens)
+            kwargs["additional_special_tokens"] = extra
+        return kwargs
 
 
 def resolve(spec: TokenizerConfig, family: str) -> Pipeline:
@@ -194,6 +198,9 @@ def resolve(spec: TokenizerConfig, family: str) -> Pipeline:
         "byte_level" if byte_level and kind != "wordpiece" else
         "wordpiece" if kind == "wordpiece" else "metaspace" if metaspace else "none")
     post = spec.post_processor or ("bert" if family == "bert" else "byte_level" if byte_level else "none")
+    if kind == "byte_bpe" and not byte_level:
+        raise ConfigError("tokenizer.pre_tokenizer", f"kind byte_bpe needs a pre_tokenizer ending in "
+                          f"byte_level, not '{pre}' (or use kind bpe)")
     _check_parts(kind, decoder, byte_level, metaspace)
 
     needs_unk = kind == "wordpiece" or not byte_level  # byte-level alphabets cover every input
@@ -203,7 +210,8 @@ def resolve(spec: TokenizerConfig, family: str) -> Pipeline:
                                       if r != "unk_token" or needs_unk or family == "bert"))
     else:
         specials = list(spec.special_tokens)
-    roles = {r: t for r, t in roles_of_family.items() if t in specials}
+    other = FAMILY_ROLES["gpt2" if family == "bert" else "bert"]  # e.g. [CLS] in a GPT-2 list
+    roles = {r: t for r, t in {**other, **roles_of_family}.items() if t in specials}
     required = REQUIRED_ROLES[family] + (("unk_token",) if needs_unk else ())
     required += ("cls_token", "sep_token") if post == "bert" else ()
     for role in dict.fromkeys(required):

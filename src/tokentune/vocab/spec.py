@@ -51,8 +51,10 @@ class TokenizerConfig:
     name: str = "pretrained"
     kind: str = "pretrained"  # pretrained | bpe | byte_bpe | wordpiece | unigram
     mode: str = "replace"  # replace: a new vocabulary; extend: the backbone's + extend_tokens words
-    vocab_size: int = 32000  # an upper bound: the trainer stops earlier on a small corpus
-    min_frequency: int = 0  # the trainers' default; 0 reproduces design.md's 19.3k on SST-2
+    vocab_size: int = 32000  # an upper bound: the trainer stops earlier on a small corpus (replace)
+    # BPE/WordPiece merges and extend-mode words seen fewer times are skipped (Unigram has no such
+    # setting); 0, the trainers' default, reproduces design.md's 19,314 tokens on SST-2
+    min_frequency: int = 0
     normalizer: Optional[str] = None  # None = the backbone tokenizer's own (BERT uncased: bert)
     pre_tokenizer: Optional[str] = None  # None = bert (BERT family) / byte_level (GPT-2, byte_bpe)
     post_processor: Optional[str] = None  # None = bert ([CLS] a [SEP] b [SEP]) / byte_level
@@ -61,7 +63,6 @@ class TokenizerConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     induction: str = "fvt"  # fvt | copy | random: how new embedding rows are initialised
     extend_tokens: int = 2000  # extend mode: how many words to add
-    seed: int = 0  # random induction draws
     show_progress: bool = True  # the trainers' progress bars (does not change the result)
 
     def __post_init__(self) -> None:
