@@ -130,3 +130,11 @@ def test_new_vocabulary_trains_with_induced_embeddings(compose, tmp_path, model,
     assert sum(stats[k] for k in ("kept", "special", "copied", "fvt", "random")) == stats["new_size"]
     groups = results["parameters"]["groups"]
     assert groups["embeddings"]["trainable"] > 0  # new rows train even under LoRA
+
+
+def test_wandb_logger_runs_offline_without_a_key(compose, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    fit(compose("model=bert_tiny", "logger=wandb", "trainer.max_steps=2", "trainer.limit_val_batches=1"))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
