@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Sequence
@@ -19,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from tokentune.atomic import write_atomic
 from tokentune.config import TaskConfig
 from tokentune.data.readers import Example
 
@@ -140,13 +139,4 @@ def load_cached(path: Path) -> Optional[dict]:
 
 
 def save_atomic(obj, path: Path) -> None:
-    """Write to a temporary file beside `path`, then rename: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: torch.save(obj, f))

@@ -60,6 +60,8 @@ def evaluate(cfg: DictConfig) -> dict:
 def predict(cfg: DictConfig) -> Path:
     import torch
 
+    from tokentune.atomic import write_atomic
+
     train_cfg, dm, module, trainer = _restore(cfg)
     task = train_cfg.task
     if task.kind == "causal_lm":
@@ -73,8 +75,6 @@ def predict(cfg: DictConfig) -> Path:
     for i, (index, p) in enumerate(zip(indices, preds)):
         value = f"{p:.6f}" if task.kind == "regression" else task.labels[p]
         rows.append(f"{index if index is not None else i}\t{value}")
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text("\n".join(rows) + "\n")
-    tmp.replace(out)
+    write_atomic(out, "\n".join(rows) + "\n")
     print(f"wrote {len(preds)} predictions to {out}", flush=True)
     return out

@@ -11,13 +11,12 @@ base token at the same word position) and embedding parameters (vocab × dim).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, models, pre_tokenizers
 
+from tokentune.atomic import write_atomic
 from tokentune.vocab.surface import OldVocab, Scheme, piece
 
 
@@ -138,12 +137,5 @@ def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
     bodies = (json.dumps(report, indent=2, sort_keys=True, default=str) + "\n",
               f"# Vocabulary report\n\n{format_report(report)}\n")
     for path, body in zip(paths, bodies, strict=True):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=out)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(body)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, body)
     return paths
