@@ -50,7 +50,6 @@ class TaskModule(pl.LightningModule):
 
             self.induction_stats = induce_embeddings(model, base, tok, self.cfg.tokenizer.induction,
                                                      seed=self.cfg.seed)
-            model.config.pad_token_id = tok.pad_token_id
         model.train()  # from_pretrained returns eval mode; Lightning keeps modes as it finds them
         self.model = apply(self.cfg.finetune, model, family=self.cfg.model.family,
                            task_kind=self.cfg.task.kind, train_embeddings=new_vocab,
