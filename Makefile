@@ -12,7 +12,7 @@ TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download
 SHARED_DATA := $(abspath ../shared/data)
 export TOKENTUNE_DATA ?= $(if $(wildcard $(SHARED_DATA)/glue),$(SHARED_DATA),$(abspath data))
 
-.PHONY: train test setup clean docker-build
+.PHONY: train test setup clean docker-build lock bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,21 @@ train: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest $(ARGS)
 
+## Throughput: HF Trainer (run_glue defaults, tuned) vs tokentune on this GPU (experiments/bench/).
+bench: $(VENV)/.installed
+	$(PY) experiments/bench/bench.py $(ARGS)
+
 clean:
 	rm -rf outputs multirun .cache .pytest_cache
 
+## Build the CUDA image (needs a Docker engine): python train.py is its entry point.
 docker-build:
 	docker build -f docker/Dockerfile -t tokentune .
+
+## Re-pin docker/requirements.lock to the versions this venv tests with (run after changing deps).
+lock: $(VENV)/.installed
+	$(PIP) install -q uv
+	$(PIP) freeze --exclude-editable | sed 's/+cpu$$//' > $(VENV)/constraints.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra offline --extra hub --python-version 3.12 \
+	  --python-platform x86_64-manylinux_2_28 -c $(VENV)/constraints.txt --no-annotate \
+	  --custom-compile-command "make lock" -o docker/requirements.lock

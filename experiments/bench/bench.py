@@ -1,0 +1,248 @@
+"""Training throughput: HF Trainer (run_glue defaults, and tuned by hand) against tokentune's own
+`python train.py ... trainer=gpu` path, in one process, on the same GPU, data and model size.
+
+usage (repository root, GLUE_DIR set, on a GPU machine):
+    python experiments/bench/bench.py                        # BERT-base size, SST-2, batch 32
+    python experiments/bench/bench.py --size large --batch-size 128 --setups tokentune
+    python experiments/bench/bench.py --device cpu --size tiny --task demo --steps 3 --warmup 1  # smoke
+
+Each set-up trains a randomly initialised model of the same size for `warmup` untimed steps, then
+`steps` timed steps (the device is synchronised only at the two ends of the timed window). It
+reports samples/s, real (non-padding) tokens/s, the padding share, peak GPU memory, and
+tokentune's ratio to each baseline, and writes bench.json + bench.md beside this file (or --out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZES = {  # BertConfig kwargs; vocabulary = MiniLM's uncased WordPiece (30,522)
+    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64),
+    "minilm": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
+}
+SETUPS = ("run_glue", "tuned", "tokentune")
+
+
+class Window:
+    """Wall time of the timed steps, and the samples and tokens of the batches they consumed.
+
+    The device is synced only at the two ends of the window; token counts of device batches stay
+    on the device until the end."""
+
+    def __init__(self, warmup: int, steps: int, device: str):
+        self.warmup, self.steps, self.device = warmup, steps, device
+        self.step, self.t0, self.t1 = 0, None, None
+        self.batches: list[tuple[int, int, torch.Tensor]] = []  # in the order they were made
+
+    def _sync(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+    def record(self, attention_mask: torch.Tensor) -> None:
+        self.batches.append((attention_mask.shape[0], attention_mask.numel(), attention_mask.sum()))
+
+    def before_step(self) -> None:
+        if self.step == self.warmup:
+            self._sync()
+            self.t0 = time.perf_counter()
+
+    def after_step(self) -> None:
+        self.step += 1
+        if self.step == self.warmup + self.steps:
+            self._sync()
+            self.t1 = time.perf_counter()
+
+    def result(self) -> dict:
+        if self.t1 is None:
+            raise RuntimeError(f"only {self.step} steps ran; the window needs {self.warmup + self.steps}")
+        timed = self.batches[self.warmup:self.warmup + self.steps]
+        seconds = self.t1 - self.t0
+        samples, slots = sum(b[0] for b in timed), sum(b[1] for b in timed)
+        real = int(sum(b[2].cpu() for b in timed))
+        return {"timed_steps": self.steps, "seconds": seconds, "samples_per_s": samples / seconds,
+                "real_tokens_per_s": real / seconds, "padding_share": 1 - real / slots}
+
+
+def compose(args, run_dir: Path):
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from tokentune.config import register_configs, register_resolvers
+
+    register_resolvers()
+    register_configs()
+    size = [f"model.config.{k}={v}" for k, v in SIZES[args.size].items()]
+    overrides = [f"trainer={'gpu' if args.device == 'cuda' else 'cpu'}", "model=bert_tiny",
+                 f"model.name=bert_{args.size}_random", *size, f"task={args.task}",
+                 f"data.batch_size={args.batch_size}", f"data.max_length={args.max_length}",
+                 f"trainer.max_steps={args.warmup + args.steps}", "trainer.limit_val_batches=1",
+                 "test=false", "callbacks.checkpoint=false", "logger=none",
+                 f"paths.output_dir={run_dir}", f"seed={args.seed}", *args.override]
+    if args.tokenizer:
+        overrides.append(f"model.tokenizer={args.tokenizer}")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
+        cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def bench_tokentune(cfg, window: Window) -> None:
+    import pytorch_lightning as pl
+
+    from tokentune.run.fit import fit
+
+    class Timer(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            window.record(batch["attention_mask"])
+            window.before_step()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            window.after_step()
+
+    fit(cfg, extra_callbacks=[Timer()])
+
+
+def bench_hf(dcfg, window: Window, tuned: bool, out_dir: Path) -> None:
+    """run_glue's defaults (pad to max length, fp32, torch AdamW) or the hand-tuned Trainer."""
+    from transformers import (AutoTokenizer, BertConfig, BertForSequenceClassification,
+                              DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments,
+                              default_data_collator)
+
+    from tokentune.config import validate
+    from tokentune.data.readers import read_split
+
+    cfg = validate(dcfg)
+    examples = read_split(cfg.task, "train")
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model.tokenizer)
+    enc = tokenizer([e.text_a for e in examples], truncation=True, max_length=cfg.data.max_length,
+                    padding=False if tuned else "max_length")
+    rows = [{"input_ids": ids, "attention_mask": m, "token_type_ids": t, "labels": e.label}
+            for ids, m, t, e in zip(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], examples)]
+    base = DataCollatorWithPadding(tokenizer) if tuned else default_data_collator
+
+    def collate(features):  # Trainer gives callbacks no batch; the collator sees each in order
+        batch = base(features)
+        window.record(batch["attention_mask"])
+        return batch
+
+    class Steps(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            window.before_step()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            window.after_step()
+
+    torch.manual_seed(cfg.seed)
+    model = BertForSequenceClassification(BertConfig(**cfg.model.config, num_labels=cfg.task.num_labels))
+    cuda = window.device == "cuda"
+    args = TrainingArguments(
+        output_dir=str(out_dir), max_steps=window.warmup + window.steps,
+        per_device_train_batch_size=cfg.data.batch_size, learning_rate=5e-5, seed=cfg.seed,
+        bf16=tuned and cuda, optim="adamw_torch_fused" if tuned and cuda else "adamw_torch",
+        report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True,
+        use_cpu=not cuda, dataloader_num_workers=0)
+    Trainer(model=model, args=args, train_dataset=rows, data_collator=collate,
+            callbacks=[Steps()]).train()
+
+
+def environment(device: str) -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                           text=True, cwd=ROOT).stdout.strip()
+    packages = {p: metadata.version(p) for p in ("torch", "pytorch-lightning", "transformers", "peft")}
+    return {"device": torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({platform.processor() or platform.machine()})",
+            "commit": commit + ("+dirty" if dirty else ""), "python": platform.python_version(),
+            "packages": packages}
+
+
+def markdown(report: dict) -> str:
+    env, a = report["environment"], report["args"]
+    lines = [f"# Training throughput: {a['size']}-sized BERT, {a['task']} train, batch {a['batch_size']}", "",
+             f"- device: {env['device']}", f"- commit: {env['commit']}",
+             "- packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
+             f"- {a['steps']} timed steps after {a['warmup']} warm-up steps; command: `{report['command']}`", "",
+             "| set-up | samples/s | real tokens/s | padding | peak GPU memory | tokentune × |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in report["results"].items():
+        mem = f"{r['peak_memory_gb']:.2f} GB" if r.get("peak_memory_gb") is not None else "—"
+        ratio = report["ratios"].get(name)
+        lines.append(f"| {name} | {r['samples_per_s']:,.0f} | {r['real_tokens_per_s']:,.0f} | "
+                     f"{r['padding_share']:.0%} | {mem} | {f'{ratio:.2f}×' if ratio else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--setups", default=",".join(SETUPS))
+    p.add_argument("--size", choices=SIZES, default="base")
+    p.add_argument("--task", default="sst2")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--steps", type=int, default=370)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: the bert_tiny config's, MiniLM's)")
+    p.add_argument("--out", type=Path, default=Path(__file__).parent)
+    p.add_argument("--name", default="bench", help="file stem of the JSON and markdown written")
+    p.add_argument("override", nargs="*", help="extra tokentune overrides (key=value)")
+    args = p.parse_args(argv)
+    setups = args.setups.split(",")
+    unknown = set(setups) - set(SETUPS)
+    if unknown:
+        p.error(f"--setups: unknown {sorted(unknown)}; choose from {SETUPS}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("no CUDA device: run on a GPU machine, or pass --device cpu for a smoke run")
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose(args, Path(tmp) / "tokentune")
+        for name in setups:
+            window = Window(args.warmup, args.steps, args.device)
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            print(f"bench: {name} ...", flush=True)
+            if name == "tokentune":
+                bench_tokentune(cfg, window)
+            else:
+                bench_hf(cfg, window, tuned=name == "tuned", out_dir=Path(tmp) / name)
+            r = window.result()
+            r["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if args.device == "cuda" else None
+            results[name] = r
+            print(f"bench: {name}: {r['samples_per_s']:,.0f} samples/s, "
+                  f"{r['real_tokens_per_s']:,.0f} real tokens/s, padding {r['padding_share']:.0%}", flush=True)
+    ratios = {}
+    if "tokentune" in results:
+        ratios = {n: results["tokentune"]["samples_per_s"] / r["samples_per_s"]
+                  for n, r in results.items() if n != "tokentune"}
+    report = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "command": " ".join(["python", "experiments/bench/bench.py", *(argv if argv is not None else sys.argv[1:])]),
+              "environment": environment(args.device), "results": results, "ratios": ratios}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(report))
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
