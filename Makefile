@@ -12,7 +12,7 @@ TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download
 SHARED_DATA := $(abspath ../shared/data)
 export TOKENTUNE_DATA ?= $(if $(wildcard $(SHARED_DATA)/glue),$(SHARED_DATA),$(abspath data))
 
-.PHONY: train test setup clean docker-build lock bench
+.PHONY: train test setup clean docker-build lock bench experiment
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ train: $(VENV)/.installed
 ## The whole test suite (what .ci/run runs).
 test: $(VENV)/.installed
 	$(PY) -m pytest $(ARGS)
+
+## A paper-style study: its grid, then results.md/.json/.png (make experiment name=peft_glue ARGS="--set seed=1").
+experiment: $(VENV)/.installed
+	$(PY) experiments/run.py $(name) $(ARGS)
 
 ## Throughput: HF Trainer (run_glue defaults, tuned) vs tokentune on this GPU (experiments/bench/).
 bench: $(VENV)/.installed

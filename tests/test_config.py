@@ -36,6 +36,30 @@ def test_experiment_overlay_sets_the_paper_settings(compose):
         ("sst2", "bf16-mixed", 5e-5, 32)
 
 
+def test_gpu_trainer_turns_the_speed_features_on(compose):
+    gpu = validate(compose("trainer=gpu"))
+    assert (gpu.trainer.precision, gpu.model.compile, gpu.data.buckets, gpu.data.num_workers,
+            gpu.data.pin_memory, gpu.data.eval_batch_size, gpu.callbacks.refresh_rate, gpu.data.packing) == \
+        ("bf16-mixed", "reduce-overhead", [16, 32, 64, 128], 4, True, 512, 100, False)
+    cpu = validate(compose())
+    assert (cpu.model.compile, cpu.data.buckets, cpu.data.num_workers, cpu.data.pin_memory,
+            cpu.data.eval_batch_size, cpu.callbacks.refresh_rate) == (None, None, 0, False, 128, 20)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["data.buckets=[32,16]"], "data.buckets: must be increasing widths of at least 1 (or null), got [32, 16]"),
+    (["data.buckets=[0,16]"], "data.buckets: must be increasing widths"),
+    (["data.buckets=[]"], "data.buckets: must be increasing widths"),
+    (["model.compile=fast"], "model.compile: 'fast' is not one of ('default', 'reduce-overhead', 'max-autotune')"),
+    (["model=gpt2_tiny", "task=shakespeare", "data.packing=true"], "data.packing: causal-LM blocks are all"),
+    (["finetune=prefix", "data.packing=true"], "data.packing: prefix tuning puts its virtual tokens"),
+])
+def test_invalid_speed_settings_fail_with_the_key(compose, overrides, message):
+    with pytest.raises(ConfigError) as err:
+        validate(compose(*overrides))
+    assert message in str(err.value)
+
+
 @pytest.mark.parametrize("override,message", [
     ("data.batch_size=0", "data.batch_size: must be at least 1, got 0"),
     ("optimizer.lr=0", "optimizer.lr: must be > 0, got 0.0"),

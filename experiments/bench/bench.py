@@ -50,8 +50,13 @@ class Window:
         if self.device == "cuda":
             torch.cuda.synchronize()
 
-    def record(self, attention_mask: torch.Tensor) -> None:
-        self.batches.append((attention_mask.shape[0], attention_mask.numel(), attention_mask.sum()))
+    def record(self, batch: dict) -> None:
+        if "sequence_ids" in batch:  # a packed batch (data.packing): rows hold several sequences
+            ids, samples = batch["sequence_ids"], len(batch["labels"])
+            self.batches.append((samples, ids.numel(), (ids >= 0).sum()))
+        else:
+            mask = batch["attention_mask"]
+            self.batches.append((mask.shape[0], mask.numel(), mask.sum()))
 
     def before_step(self) -> None:
         if self.step == self.warmup:
@@ -110,7 +115,7 @@ def bench_tokentune(cfg, window: Window) -> None:
 
     class Timer(pl.Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
-            window.record(batch["attention_mask"])
+            window.record(batch)
             window.before_step()
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -139,7 +144,7 @@ def bench_hf(dcfg, window: Window, tuned: bool, out_dir: Path) -> None:
 
     def collate(features):  # Trainer gives callbacks no batch; the collator sees each in order
         batch = base(features)
-        window.record(batch["attention_mask"])
+        window.record(batch)
         return batch
 
     class Steps(TrainerCallback):

@@ -20,6 +20,8 @@ TASK_KINDS = ("classification", "regression", "causal_lm")
 FORMATS = ("tsv", "csv", "jsonl", "hub", "text")
 METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman", "perplexity")
 FAMILIES = ("bert", "gpt2")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+STRATEGIES = ("auto", "ddp", "fsdp")  # see tokentune.run.distributed
 
 
 @dataclass
@@ -32,6 +34,9 @@ class ModelConfig:
     tokenizer: Optional[str] = None  # None = `pretrained`; "bytes" = GPT-2's byte alphabet
     attn_implementation: str = "sdpa"
     trust_remote_code: bool = False
+    # torch.compile the backbone's encoder (after the fine-tuning method is applied): null = eager;
+    # reduce-overhead adds CUDA graphs, one per batch shape (pair it with data.buckets)
+    compile: Optional[str] = None
 
     def __post_init__(self) -> None:
         check(self.family in FAMILIES, "model.family", f"'{self.family}' is not one of {FAMILIES}")
@@ -39,6 +44,8 @@ class ModelConfig:
               "set a hub id / local folder, or model.config for a randomly initialised model")
         check(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",
               f"'{self.attn_implementation}' is not sdpa or eager")
+        check(self.compile is None or self.compile in COMPILE_MODES, "model.compile",
+              f"'{self.compile}' is not one of {COMPILE_MODES} (or null for eager)")
 
 
 @dataclass
@@ -99,6 +106,13 @@ class DataConfig:
     num_workers: int = 0
     pin_memory: bool = False
     max_train_examples: Optional[int] = None  # first N training rows (quick runs, tests)
+    # Pad each batch to the smallest of these widths that holds its longest sequence, so the model
+    # sees a few fixed shapes (what torch.compile and CUDA graphs need); null = pad to the longest.
+    # Widths from max_length up are replaced by max_length itself (see `widths`).
+    buckets: Optional[List[int]] = None
+    # Training batches without padding: several sequences share a row of up to max_length tokens,
+    # each attending only to itself (classification and regression; not with prefix tuning)
+    packing: bool = False
 
     def __post_init__(self) -> None:
         check(self.batch_size >= 1, "data.batch_size", f"must be at least 1, got {self.batch_size}")
@@ -107,6 +121,17 @@ class DataConfig:
         check(self.num_workers >= 0, "data.num_workers", "must be ≥ 0")
         check(self.max_train_examples is None or self.max_train_examples >= 1,
               "data.max_train_examples", "must be at least 1 (or null for all rows)")
+        if self.buckets is not None:
+            check(len(self.buckets) >= 1 and all(w >= 1 for w in self.buckets)
+                  and all(a < b for a, b in zip(self.buckets, self.buckets[1:])), "data.buckets",
+                  f"must be increasing widths of at least 1 (or null), got {list(self.buckets)}")
+
+    def widths(self) -> Optional[list[int]]:
+        """The bucket widths in effect: those below max_length, then max_length (no sequence is
+        longer, so a larger width would only add padding)."""
+        if self.buckets is None:
+            return None
+        return [w for w in self.buckets if w < self.max_length] + [self.max_length]
 
 
 @dataclass
@@ -131,7 +156,11 @@ class TrainerConfig:
     accelerator: str = "cpu"
     devices: Any = 1
     num_nodes: int = 1
-    strategy: str = "auto"
+    strategy: str = "auto"  # auto (one device) | ddp | fsdp
+    # ddp/fsdp: how long a collective waits for a rank that stopped answering before the process
+    # group fails. Workers on this node are watched much faster than this (run/distributed.py);
+    # the timeout bounds a hang on another node.
+    ddp_timeout_s: int = 1800
     precision: str = "32-true"
     max_epochs: int = 3
     max_steps: int = -1
@@ -156,6 +185,15 @@ class TrainerConfig:
         check(self.max_steps >= 1 or self.max_steps == -1, "trainer.max_steps",
               f"must be ≥ 1 (or -1 for no limit), got {self.max_steps}")
         check(self.accumulate_grad_batches >= 1, "trainer.accumulate_grad_batches", "must be ≥ 1")
+        check(self.strategy in STRATEGIES, "trainer.strategy",
+              f"'{self.strategy}' is not one of {STRATEGIES}")
+        check(self.strategy != "fsdp" or self.accelerator in ("gpu", "cuda"), "trainer.strategy",
+              f"fsdp shards over GPUs (torch's FSDP needs an accelerator), not accelerator "
+              f"'{self.accelerator}'; use trainer=ddp on CPU")
+        check(self.num_nodes >= 1, "trainer.num_nodes", f"must be ≥ 1, got {self.num_nodes}")
+        check(self.num_nodes == 1 or self.strategy != "auto", "trainer.num_nodes",
+              "several nodes need trainer.strategy=ddp or fsdp")
+        check(self.ddp_timeout_s >= 1, "trainer.ddp_timeout_s", "must be ≥ 1 second")
         check(self.gradient_clip_val is None or self.gradient_clip_val > 0,
               "trainer.gradient_clip_val", "must be > 0 or null")
 
@@ -218,6 +256,14 @@ class TrainConfig:
     ckpt_path: Optional[str] = None  # resume from this checkpoint
     test: bool = True  # score the test split after fitting, where it has labels
 
+    def __post_init__(self) -> None:
+        if self.data.packing:
+            check(self.task.kind != "causal_lm", "data.packing",
+                  "causal-LM blocks are all task.block_size tokens long: there is no padding to pack away")
+            check(self.finetune.method != "prefix", "data.packing",
+                  "prefix tuning puts its virtual tokens in front of every row, which sequences packed "
+                  "into one row cannot share; use finetune=lora or adapter, or data.packing=false")
+
 
 def register_configs() -> None:
     from hydra.core.config_store import ConfigStore
@@ -244,11 +290,34 @@ def _package_dir(package: str, subdir: str = "") -> str:
     return str(Path(spec.origin).parent / subdir)
 
 
+def _sweep_name(mode: Any, sweep_dir: str) -> Optional[str]:
+    """`${tt.sweep_name:${hydra:mode},${hydra:sweep.dir}}`: the sweep folder's name inside a Hydra
+    multirun (so its runs share a wandb group), None for a single run."""
+    from pathlib import Path
+
+    return Path(sweep_dir).name if getattr(mode, "name", mode) == "MULTIRUN" else None
+
+
+def _devices_per_node(devices: Any) -> int:
+    """`${tt.devices_per_node:${trainer.devices}}`: tasks and GPUs per node of a SLURM job, which
+    must be a count (not auto or -1: the job is sized before any GPU is seen)."""
+    from tokentune.errors import UserError
+
+    if isinstance(devices, int) and devices >= 1:
+        return devices
+    raise UserError(f"trainer.devices: a SLURM job needs the number of GPUs per node "
+                    f"(e.g. trainer.devices=8), got {devices!r}")
+
+
 def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("tt.package_dir"):
         OmegaConf.register_new_resolver("tt.package_dir", _package_dir)
+    if not OmegaConf.has_resolver("tt.sweep_name"):
+        OmegaConf.register_new_resolver("tt.sweep_name", _sweep_name)
+    if not OmegaConf.has_resolver("tt.devices_per_node"):
+        OmegaConf.register_new_resolver("tt.devices_per_node", _devices_per_node)
 
 
 def from_dict(saved: dict) -> TrainConfig:

@@ -38,10 +38,36 @@ def test_grouping_cuts_padding():
     assert padding(list(sampler(group=True))) < 0.25 * padding(list(sampler(group=False)))
 
 
-def test_ranks_split_the_batches_without_overlap():
-    r0, r1 = list(sampler(rank=0, world=2)), list(sampler(rank=1, world=2))
-    assert len(r0) == len(r1) == 31
-    assert not {i for b in r0 for i in b} & {i for b in r1 for i in b}
+@pytest.mark.parametrize("world", [2, 3])
+@pytest.mark.parametrize("group", [True, False])
+def test_ranks_slice_the_batches_of_one_process_with_the_global_batch_size(world, group):
+    single = list(sampler(group=group, bs=16 * world))
+    ranks = [list(sampler(group=group, rank=r, world=world)) for r in range(world)]
+    assert all(len(r) == len(single) == len(sampler(rank=0, world=world)) for r in ranks)
+    for step, batch in enumerate(single):
+        slices = [r[step] for r in ranks]
+        assert sorted(i for s in slices for i in s) == sorted(batch)  # the same optimizer step
+        assert max(map(len, slices)) - min(map(len, slices)) <= 1
+    seen = sorted(i for r in ranks for b in r for i in b)
+    assert seen == list(range(len(LENGTHS)))  # each example once per epoch, on one rank
+
+
+def test_a_tail_smaller_than_the_world_joins_the_batch_before_it():
+    lengths = LENGTHS[:65]  # 2 global batches of 32 + 1 example for 2 ranks
+    ranks = [LengthGroupedBatchSampler(EpochOrder(65, shuffle=True, seed=1), lengths, 16,
+                                       group_by_length=True, rank=r, world_size=2) for r in range(2)]
+    batches = [list(s) for s in ranks]
+    assert [len(b) for b in batches] == [len(s) for s in ranks] == [2, 2]
+    assert all(b for r in batches for b in r)  # no rank gets an empty batch
+    assert sorted(i for r in batches for b in r for i in b) == list(range(65))
+
+
+def test_resume_under_data_parallelism_skips_the_same_steps_on_every_rank():
+    for rank in range(2):
+        full = list(sampler(epoch=1, rank=rank, world=2))
+        s = sampler(rank=rank, world=2)
+        s.resume(1, 7)
+        assert list(s) == full[7:]
 
 
 def test_resume_skips_the_batches_already_seen():

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from tokentune.config import TrainConfig
 from tokentune.data.batching import EpochOrder, LengthGroupedBatchSampler, collate
+from tokentune.data.packing import pack
 from tokentune.data.encode import (EncodedSplit, encode_examples, encode_lm_text, fingerprint,
                                    load_cached, save_atomic, task_fingerprint, tokenizer_fingerprint)
 from tokentune.data.readers import read_split, read_text, split_path
@@ -101,20 +102,37 @@ class TaskDataModule(pl.LightningDataModule):
     def has_labels(self, split: str) -> bool:
         return split in self.splits and (self.cfg.task.kind == "causal_lm" or "labels" in self.splits[split].tensors)
 
-    def _loader(self, split: str, *, train: bool, group_by_length: bool) -> DataLoader:
+    def _loader(self, split: str, *, train: bool, group_by_length: bool,
+                shard: bool = True) -> DataLoader:
         data, cfg = self.splits[split], self.cfg.data
+        # Under DDP each rank takes its slice of every global batch (see LengthGroupedBatchSampler);
+        # for validation/test, torchmetrics sums the ranks' states when it computes, so the
+        # metrics are those of one process over the whole split.
         trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if shard and trainer else (0, 1)
+        if len(data) < world:
+            raise UserError(f"the {split} split has {len(data)} examples, fewer than the "
+                            f"{world} training processes")
         sampler = LengthGroupedBatchSampler(
             EpochOrder(len(data), shuffle=train, seed=self.cfg.seed), data.lengths(),
             cfg.batch_size if train else cfg.eval_batch_size, group_by_length=group_by_length,
-            rank=trainer.global_rank if train and trainer else 0,
-            world_size=trainer.world_size if train and trainer else 1)
+            rank=rank, world_size=world)
         if train and self._resume is not None:
             sampler.resume(*self._resume)
             self._resume = None
         return DataLoader(data, batch_sampler=sampler, num_workers=cfg.num_workers,
                           pin_memory=cfg.pin_memory, persistent_workers=cfg.num_workers > 0,
-                          collate_fn=partial(collate, pad_id=self.tokenizer.pad_token_id))
+                          collate_fn=self._collate(train))
+
+    def _collate(self, train: bool):
+        """Padding to the longest row or to a bucket width (data.buckets); training rows packed
+        with several sequences each under data.packing. Causal-LM blocks all have one length."""
+        cfg, pad_id = self.cfg, self.tokenizer.pad_token_id
+        widths = cfg.data.widths() if cfg.task.kind != "causal_lm" else None
+        if train and cfg.data.packing:
+            pool = "last" if cfg.model.family == "gpt2" else "first"
+            return partial(pack, pad_id=pad_id, budget=cfg.data.max_length, pool=pool, widths=widths)
+        return partial(collate, pad_id=pad_id, widths=widths)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True, group_by_length=self.cfg.data.group_by_length)
@@ -126,7 +144,7 @@ class TaskDataModule(pl.LightningDataModule):
         return self._loader("test", train=False, group_by_length=True)
 
     def predict_dataloader(self) -> DataLoader:
-        # original order: predictions are written next to the rows' indices
-        return self._loader(self.predict_split, train=False, group_by_length=False)
+        # original order, whole split in this process: predictions go next to the rows' indices
+        return self._loader(self.predict_split, train=False, group_by_length=False, shard=False)
 
     predict_split = "test"

@@ -1,7 +1,9 @@
 """The LightningModule: backbone + vocabulary induction + fine-tuning method, and a plain step.
 
-The step is the whole training logic: forward, loss, nothing that waits on the device. Metrics
-accumulate in torchmetrics objects and are computed once at the end of each evaluation epoch.
+The step is the whole training logic: forward, loss, nothing that waits on the device (the loss
+is logged as a tensor for the loggers only; Lightning would read a prog_bar value back after
+every step, so the progress bar fetches it itself when it redraws). Metrics accumulate in
+torchmetrics objects and are computed once at the end of each evaluation epoch.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import torch
 
 from tokentune.config import TrainConfig
 from tokentune.model.metrics import build_metrics
+from tokentune.model.packed import packed_forward
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +59,18 @@ class TaskModule(pl.LightningModule):
                            max_length=self.cfg.data.max_length)
         self.parameter_report = parameter_report(self.model)
         log.info("parameters: %s", format_parameter_report(self.parameter_report))
+        if self.cfg.model.compile:
+            from tokentune.model.compile import compile_encoder, fixed_widths
+
+            compile_encoder(self.model, self.cfg.model.compile, widths=fixed_widths(self.cfg),
+                            device=self.trainer.strategy.root_device)
 
     def forward(self, batch: dict[str, torch.Tensor]):
+        if self.cfg.model.compile == "reduce-overhead":
+            # a new step for the CUDA graphs: the previous step's graph outputs may be reused
+            torch.compiler.cudagraph_mark_step_begin()
+        if "pool_index" in batch:  # a packed batch (data.packing)
+            return packed_forward(self.model, batch, family=self.cfg.model.family)
         if self.cfg.task.kind == "causal_lm":
             batch = {**batch, "labels": batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)}
         return self.model(**batch)
@@ -65,14 +78,13 @@ class TaskModule(pl.LightningModule):
     # -- steps -----------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self(batch).loss
-        # a tensor, not a float: Lightning reads it only at log/progress-bar intervals
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True,
-                 batch_size=batch["input_ids"].shape[0])
+        # a tensor, for the loggers only: Lightning reads it back every trainer.log_every_n_steps
+        self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=_batch_size(batch))
         return loss
 
     def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
         out = self(batch)
-        self.eval_loss[stage].update(out.loss.detach(), batch["input_ids"].shape[0])
+        self.eval_loss[stage].update(out.loss.detach(), _batch_size(batch))
         if self.cfg.task.kind == "causal_lm":
             labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
             self.metrics[stage].update(out.logits[:, :-1].float(), labels[:, 1:])
@@ -153,7 +165,13 @@ class TaskModule(pl.LightningModule):
             np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
 
 
+def _batch_size(batch: dict[str, torch.Tensor]) -> int:
+    """Examples in a batch: one per label (a packed row holds several), else one per row."""
+    return batch["labels"].shape[0] if "labels" in batch else batch["input_ids"].shape[0]
+
+
 def _mean():
     import torchmetrics
 
-    return torchmetrics.MeanMetric()
+    # a NaN loss shows as NaN rather than being dropped; and no check that reads values back per step
+    return torchmetrics.MeanMetric(nan_strategy="disable")

@@ -25,6 +25,7 @@ def _restore(cfg: DictConfig):
     except Exception as err:
         raise UserError(f"ckpt_path: {path} is not a tokentune checkpoint ({type(err).__name__})") from None
     train_cfg: TrainConfig = from_dict(saved)
+    train_cfg.model.compile = None  # one pass over a split does not earn back the compile time
     train_cfg.paths.cache_dir = cfg.paths.cache_dir
     train_cfg.paths.output_dir = cfg.paths.output_dir
     if cfg.data_dir:

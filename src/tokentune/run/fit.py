@@ -56,50 +56,60 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             run_dir = ckpt.parent.parent
             cfg.paths.output_dir = str(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(dcfg, resolve=True))
 
     import pytorch_lightning as pl
 
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
     from tokentune.run.results import metrics_to_floats, summary, write_json_atomic
+    from tokentune.run.tracking import log_reports, tracking
     from tokentune.run.trainer import build_trainer
 
     backbone_config = check_limits(cfg)
     # The DataModule's state_dict resumes the batch order mid-epoch; Lightning cannot see that
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    trainer = build_trainer(cfg, run_dir, extra_callbacks)
+    # Under DDP every rank runs this function in the same run_dir; global rank 0 alone writes files
+    writer = trainer.is_global_zero
+    if writer:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(dcfg, resolve=True))
     dm = TaskDataModule(cfg)
     dm.prepare_data()  # every row checked before a model is loaded
-    vocab = report_vocabulary(dm, backbone_config, run_dir)
+    vocab = report_vocabulary(dm, backbone_config, run_dir) if writer else {}
     module = TaskModule(cfg)
-    trainer = build_trainer(cfg, run_dir, extra_callbacks)
-    trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path)
+    with tracking(trainer.loggers):
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path)
 
-    ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
-    best = ckpt or None
-    validation = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
-    test = {}
-    if cfg.test and dm.has_labels("test"):
-        test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
-    if best and cfg.finetune.method == "lora" and cfg.finetune.merge_for_inference:
-        from tokentune.finetune.lora import export_merged
+        ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
+        best = ckpt or None
+        validation = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+        test = {}
+        if cfg.test and dm.has_labels("test"):
+            test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+        if writer and best and cfg.finetune.method == "lora" and cfg.finetune.merge_for_inference:
+            from tokentune.finetune.lora import export_merged
 
-        export_merged(module.model, run_dir / "merged")  # a plain transformers folder
-    results = {
-        "run_dir": str(run_dir),
-        "task": cfg.task.name, "model": cfg.model.name, "finetune": cfg.finetune.method,
-        "tokenizer": cfg.tokenizer.name, "seed": cfg.seed,
-        "validation": metrics_to_floats(validation), "test": metrics_to_floats(test),
-        "best_checkpoint": best,
-        "checkpoint_mb": Path(best).stat().st_size / 2**20 if best else None, "epochs": trainer.current_epoch, "steps": trainer.global_step,
-        "parameters": module.parameter_report,
-        "vocabulary": {k: vocab[k] for k in ("vocab_size", "embedding_parameters") if k in vocab},
-        "induction": module.induction_stats,
-        "wall_time_s": time.perf_counter() - start,
-    }
-    write_json_atomic(results, run_dir / "results.json")
-    print(summary(results), flush=True)
+            export_merged(module.model, run_dir / "merged")  # a plain transformers folder
+        results = {
+            "run_dir": str(run_dir),
+            "task": cfg.task.name, "model": cfg.model.name, "finetune": cfg.finetune.method,
+            "tokenizer": cfg.tokenizer.name, "seed": cfg.seed,
+            "validation": metrics_to_floats(validation), "test": metrics_to_floats(test),
+            "best_checkpoint": best,
+            "checkpoint_mb": Path(best).stat().st_size / 2**20 if best else None,
+            "epochs": trainer.current_epoch, "steps": trainer.global_step,
+            "parameters": module.parameter_report,
+            "vocabulary": {k: vocab[k] for k in ("vocab_size", "embedding_params") if k in vocab},
+            "induction": module.induction_stats,
+            "wall_time_s": time.perf_counter() - start,
+        }
+        if writer:
+            write_json_atomic(results, run_dir / "results.json")
+            log_reports(trainer.loggers,
+                        {"vocabulary": vocab, "parameters": module.parameter_report})
+    if writer:
+        print(summary(results), flush=True)
     return results
 
 

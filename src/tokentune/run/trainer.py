@@ -11,6 +11,8 @@ from pytorch_lightning import callbacks as cb
 from tokentune.config import TrainConfig
 from tokentune.errors import UserError
 from tokentune.model.metrics import higher_is_better
+from tokentune.run.distributed import build_strategy
+from tokentune.run.progress import RichLossBar, TQDMLossBar
 
 
 def build_logger(cfg: TrainConfig, run_dir: Path):
@@ -49,14 +51,16 @@ def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
     if c.lr_monitor and cfg.logger.kind != "none":
         out.append(cb.LearningRateMonitor(logging_interval="step"))
     if c.progress_bar == "tqdm":
-        out.append(cb.TQDMProgressBar(refresh_rate=c.refresh_rate))
+        out.append(TQDMLossBar(every=c.refresh_rate))
     elif c.progress_bar == "rich":
-        out.append(cb.RichProgressBar(refresh_rate=c.refresh_rate))
+        out.append(RichLossBar(every=c.refresh_rate))
     return out
 
 
 def build_trainer(cfg: TrainConfig, run_dir: Path, extra_callbacks: list[pl.Callback] = ()) -> pl.Trainer:
     kwargs = dataclasses.asdict(cfg.trainer)
+    del kwargs["ddp_timeout_s"]  # inside the strategy object
+    kwargs["strategy"] = build_strategy(cfg.trainer, cfg.model.family)
     kwargs["enable_progress_bar"] = cfg.callbacks.progress_bar != "none"
     callbacks = build_callbacks(cfg, run_dir) + list(extra_callbacks)
     return pl.Trainer(
@@ -65,5 +69,5 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, extra_callbacks: list[pl.Call
         callbacks=callbacks,
         enable_checkpointing=cfg.callbacks.checkpoint,
         default_root_dir=str(run_dir),
-        use_distributed_sampler=False,  # our batch sampler shards by rank itself
+        use_distributed_sampler=False,  # our batch sampler shards global batches by rank itself
     )

@@ -1,0 +1,58 @@
+"""The classification forward pass over a packed batch (see tokentune.data.packing).
+
+transformers' *ForSequenceClassification heads pool one token per row; a packed row holds
+several sequences, so this runs the model's own encoder with a block-diagonal attention mask
+(each token sees only its own sequence; causal within it for GPT-2), takes each sequence's
+pooled token from `pool_index` and applies the model's own head modules to those. The loss is
+the one the model computes for an unpacked batch, over the same sequences in the same order.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+def transformers_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers model inside a peft wrapper (LoRA, prefix), or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def block_mask(sequence_ids: torch.Tensor, *, causal: bool, attn_implementation: str,
+               dtype: torch.dtype) -> torch.Tensor:
+    """(rows, 1, width, width) mask letting each token attend within its own sequence (padding,
+    id -1, attends to padding, so no row of the softmax is empty). SDPA takes it as booleans
+    (True = attend); eager attention adds it to the scores, so there it is 0 / dtype's minimum."""
+    allowed = sequence_ids[:, :, None] == sequence_ids[:, None, :]
+    if causal:
+        width = sequence_ids.shape[1]
+        allowed &= torch.ones(width, width, dtype=torch.bool, device=allowed.device).tril()
+    allowed = allowed[:, None]
+    if attn_implementation == "eager":
+        return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min)
+    return allowed
+
+
+def packed_forward(model: torch.nn.Module, batch: dict[str, torch.Tensor], *,
+                   family: str) -> SequenceClassifierOutput:
+    hf = transformers_model(model)
+    encoder = hf.base_model  # BertModel / GPT2Model, with any adapter or LoRA layers inside
+    mask = block_mask(batch["sequence_ids"], causal=family == "gpt2",
+                      attn_implementation=hf.config._attn_implementation, dtype=hf.dtype)
+    hidden = encoder(input_ids=batch["input_ids"], attention_mask=mask,
+                     token_type_ids=batch.get("token_type_ids"),
+                     position_ids=batch["position_ids"]).last_hidden_state
+    pooled = hidden.flatten(0, 1)[batch["pool_index"]]  # (sequences, hidden)
+    if family == "bert":  # BertForSequenceClassification: pooler(dense + tanh), dropout, classifier
+        logits = hf.classifier(hf.dropout(encoder.pooler(pooled[:, None])))
+    else:  # GPT2ForSequenceClassification: the score projection of the pooled token
+        logits = hf.score(pooled)
+    loss = None
+    if "labels" in batch:
+        labels = batch["labels"]
+        if hf.config.problem_type == "regression":
+            loss = F.mse_loss(logits.squeeze(-1), labels)
+        else:
+            loss = F.cross_entropy(logits.view(-1, hf.config.num_labels), labels.view(-1))
+    return SequenceClassifierOutput(loss=loss, logits=logits)

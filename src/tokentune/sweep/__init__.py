@@ -1,0 +1,1 @@
+"""Hydra multirun sweeps: collect a sweep folder's runs into one table (`tokentune-collect`)."""
