@@ -4,6 +4,7 @@
 usage (repository root, GLUE_DIR set, on a GPU machine):
     python experiments/bench/bench.py                        # BERT-base size, SST-2, batch 32
     python experiments/bench/bench.py --size large --batch-size 128 --setups tokentune
+    python experiments/bench/bench.py --setups tokentune --methods full,adapter,lora,prefix --name memory
     python experiments/bench/bench.py --device cpu --size tiny --task demo --steps 3 --warmup 1  # smoke
 
 Each set-up trains a randomly initialised model of the same size for `warmup` untimed steps, then
@@ -80,7 +81,7 @@ class Window:
                 "real_tokens_per_s": real / seconds, "padding_share": 1 - real / slots}
 
 
-def compose(args, run_dir: Path):
+def compose(args, run_dir: Path, method: str = "full"):
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
@@ -92,7 +93,7 @@ def compose(args, run_dir: Path):
     register_configs()
     size = [f"model.config.{k}={v}" for k, v in SIZES[args.size].items()]
     overrides = [f"trainer={'gpu' if args.device == 'cuda' else 'cpu'}", "model=bert_tiny",
-                 f"model.name=bert_{args.size}_random", *size, f"task={args.task}",
+                 f"model.name=bert_{args.size}_random", *size, f"task={args.task}", f"finetune={method}",
                  f"data.batch_size={args.batch_size}", f"data.max_length={args.max_length}",
                  f"trainer.max_steps={args.warmup + args.steps}", "trainer.limit_val_batches=1",
                  "test=false", "callbacks.checkpoint=false", "logger=none",
@@ -136,8 +137,9 @@ def bench_hf(dcfg, window: Window, tuned: bool, out_dir: Path) -> None:
     cfg = validate(dcfg)
     examples = read_split(cfg.task, "train")
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.tokenizer)
-    enc = tokenizer([e.text_a for e in examples], truncation=True, max_length=cfg.data.max_length,
-                    padding=False if tuned else "max_length")
+    pairs = [e.text_b for e in examples] if examples[0].text_b is not None else None
+    enc = tokenizer([e.text_a for e in examples], pairs, truncation=True,
+                    max_length=cfg.data.max_length, padding=False if tuned else "max_length")
     rows = [{"input_ids": ids, "attention_mask": m, "token_type_ids": t, "labels": e.label}
             for ids, m, t, e in zip(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], examples)]
     base = DataCollatorWithPadding(tokenizer) if tuned else default_data_collator
@@ -184,19 +186,24 @@ def markdown(report: dict) -> str:
              f"- device: {env['device']}", f"- commit: {env['commit']}",
              "- packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
              f"- {a['steps']} timed steps after {a['warmup']} warm-up steps; command: `{report['command']}`", "",
-             "| set-up | samples/s | real tokens/s | padding | peak GPU memory | tokentune × |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| set-up | samples/s | real tokens/s | padding | peak GPU memory | memory ÷ tokentune full | tokentune × |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    full = report["results"].get("tokentune", {}).get("peak_memory_gb")
     for name, r in report["results"].items():
-        mem = f"{r['peak_memory_gb']:.2f} GB" if r.get("peak_memory_gb") is not None else "—"
+        peak = r.get("peak_memory_gb")
+        mem = "—" if peak is None else f"{peak:.2f} GB"
+        share = f"{peak / full:.2f}" if peak is not None and full else ""
         ratio = report["ratios"].get(name)
         lines.append(f"| {name} | {r['samples_per_s']:,.0f} | {r['real_tokens_per_s']:,.0f} | "
-                     f"{r['padding_share']:.0%} | {mem} | {f'{ratio:.2f}×' if ratio else ''} |")
+                     f"{r['padding_share']:.0%} | {mem} | {share} | {f'{ratio:.2f}×' if ratio else ''} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--setups", default=",".join(SETUPS))
+    p.add_argument("--methods", default="full",
+                   help="fine-tuning methods the tokentune set-up runs with (e.g. full,adapter,lora,prefix)")
     p.add_argument("--size", choices=SIZES, default="base")
     p.add_argument("--task", default="sst2")
     p.add_argument("--batch-size", type=int, default=32)
@@ -209,9 +216,13 @@ def main(argv=None) -> dict:
     p.add_argument("--out", type=Path, default=Path(__file__).parent)
     p.add_argument("--name", default="bench", help="file stem of the JSON and markdown written")
     p.add_argument("override", nargs="*", help="extra tokentune overrides (key=value)")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     setups = args.setups.split(",")
-    unknown = set(setups) - set(SETUPS)
+    methods = args.methods.split(",")
+    if "tokentune" in setups:  # one tokentune set-up per method: "tokentune" is full fine-tuning
+        at = setups.index("tokentune")
+        setups[at:at + 1] = ["tokentune" if m == "full" else f"tokentune+{m}" for m in methods]
+    unknown = {s for s in setups if not s.startswith("tokentune")} - set(SETUPS)
     if unknown:
         p.error(f"--setups: unknown {sorted(unknown)}; choose from {SETUPS}")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -219,14 +230,15 @@ def main(argv=None) -> dict:
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose(args, Path(tmp) / "tokentune")
         for name in setups:
             window = Window(args.warmup, args.steps, args.device)
             if args.device == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
             print(f"bench: {name} ...", flush=True)
-            if name == "tokentune":
+            method = name.partition("+")[2] or "full"
+            cfg = compose(args, Path(tmp) / name, method)
+            if name.startswith("tokentune"):
                 bench_tokentune(cfg, window)
             else:
                 bench_hf(cfg, window, tuned=name == "tuned", out_dir=Path(tmp) / name)
@@ -238,7 +250,7 @@ def main(argv=None) -> dict:
     ratios = {}
     if "tokentune" in results:
         ratios = {n: results["tokentune"]["samples_per_s"] / r["samples_per_s"]
-                  for n, r in results.items() if n != "tokentune"}
+                  for n, r in results.items() if not n.startswith("tokentune")}
     report = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "command": " ".join(["python", "experiments/bench/bench.py", *(argv if argv is not None else sys.argv[1:])]),
               "environment": environment(args.device), "results": results, "ratios": ratios}
