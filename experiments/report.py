@@ -5,21 +5,10 @@ usage: python experiments/report.py OUT.md RUN_DIR [RUN_DIR ...]
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
-
-def environment() -> list[str]:
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU (CPU)"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in
-                         ("torch", "pytorch-lightning", "transformers", "tokenizers", "peft"))
-    return [f"- device: {gpu}", f"- commit: {commit}", f"- packages: {versions}"]
+from tokentune.run.provenance import environment, markdown_lines
 
 
 def main(out: str, *runs: str) -> None:
@@ -30,7 +19,7 @@ def main(out: str, *runs: str) -> None:
         val = ", ".join(f"{k.split('/')[1]} {v:.4f}" for k, v in sorted(r["validation"].items()))
         rows.append(f"| {Path(run).name} | {r['task']} | {r['model']} | {r['finetune']} | "
                     f"{r['tokenizer']} | {val} | {r['parameters']['trainable']:,} | {r['wall_time_s']:.0f} |")
-    Path(out).write_text("\n".join(["# Results", "", *environment(), "", *rows]) + "\n")
+    Path(out).write_text("\n".join(["# Results", "", *markdown_lines(environment()), "", *rows]) + "\n")
     print(Path(out).read_text())
 
 

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 import yaml
@@ -34,6 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tokentune.atomic import write_atomic  # noqa: E402
 from tokentune.errors import UserError  # noqa: E402
+from tokentune.run.provenance import environment, markdown_lines  # noqa: E402
 from tokentune.sweep.runs import Run, find_runs  # noqa: E402
 from tokentune.sweep.table import Stat, metric_value  # noqa: E402
 
@@ -104,26 +103,11 @@ def pivot(study: dict, runs: list[Run]) -> dict:
     return table
 
 
-def environment() -> dict:
-    import torch
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-
-    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
-    return {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available()
-            else f"CPU only ({platform.machine()}, {__import__('os').cpu_count()} cores)",
-            "commit": (git("rev-parse", "--short", "HEAD") or "unknown") + dirty,
-            "packages": {p: metadata.version(p) for p in
-                         ("torch", "pytorch-lightning", "transformers", "tokenizers", "peft")}}
-
-
 def to_markdown(study: dict, table: dict, env: dict, extra: dict) -> str:
     info = study["table"].get("info", [])
     head = [table["rows_key"], *(INFO_LABELS.get(p, p) for p in info), *table["columns"], "Avg."]
     lines = [f"# {study['title']}", "",
-             f"- device: {env['device']}", f"- commit: {env['commit']}",
-             "- packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
+             *markdown_lines(env),
              f"- command: `{extra['command']}`", f"- runs: {extra['runs']} finished, "
              f"{extra['skipped']} skipped; wall time {extra['wall_time_s']:.0f} s", "",
              "Each cell: the task's validation metric (its `task.monitor`), mean ± std over seeds.", "",

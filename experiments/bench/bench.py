@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 import torch
+
+from tokentune.run.provenance import environment, markdown_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = {  # BertConfig kwargs; vocabulary = MiniLM's uncased WordPiece (30,522)
@@ -169,22 +168,10 @@ def bench_hf(dcfg, window: Window, tuned: bool, out_dir: Path) -> None:
             callbacks=[Steps()]).train()
 
 
-def environment(device: str) -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True, cwd=ROOT).stdout.strip()
-    packages = {p: metadata.version(p) for p in ("torch", "pytorch-lightning", "transformers", "peft")}
-    return {"device": torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({platform.processor() or platform.machine()})",
-            "commit": commit + ("+dirty" if dirty else ""), "python": platform.python_version(),
-            "packages": packages}
-
-
 def markdown(report: dict) -> str:
     env, a = report["environment"], report["args"]
     lines = [f"# Training throughput: {a['size']}-sized BERT, {a['task']} train, batch {a['batch_size']}", "",
-             f"- device: {env['device']}", f"- commit: {env['commit']}",
-             "- packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
+             *markdown_lines(env),
              f"- {a['steps']} timed steps after {a['warmup']} warm-up steps; command: `{report['command']}`", "",
              "| set-up | samples/s | real tokens/s | padding | peak GPU memory | memory ÷ tokentune full | tokentune × |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -253,7 +240,7 @@ def main(argv=None) -> dict:
                   for n, r in results.items() if not n.startswith("tokentune")}
     report = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "command": " ".join(["python", "experiments/bench/bench.py", *(argv if argv is not None else sys.argv[1:])]),
-              "environment": environment(args.device), "results": results, "ratios": ratios}
+              "environment": environment(), "results": results, "ratios": ratios}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / f"{args.name}.md").write_text(markdown(report))

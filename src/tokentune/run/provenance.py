@@ -1,0 +1,32 @@
+"""Where a result was measured: device, commit and package versions, for result files."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("torch", "pytorch-lightning", "transformers", "tokenizers", "peft")
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+
+
+def environment() -> dict:
+    """The GPU's name (or the CPU's), the commit (+dirty when tracked files differ), versions."""
+    import torch
+
+    dirty = "+dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+              else f"CPU only ({platform.machine()}, {os.cpu_count()} cores)")
+    return {"device": device, "commit": (_git("rev-parse", "--short", "HEAD") or "unknown") + dirty,
+            "python": platform.python_version(),
+            "packages": {p: metadata.version(p) for p in PACKAGES}}
+
+
+def markdown_lines(env: dict) -> list[str]:
+    return [f"- device: {env['device']}", f"- commit: {env['commit']}",
+            "- packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items())]
