@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -31,7 +32,8 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: Optional[int])
     attempts = 0
     while True:
         try:
-            return RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+            return RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                              engine_kwargs=_engine_kwargs(url))
         except SQLAlchemyError as err:
             attempts += 1
             if attempts == 3 or not _lost_creation_race(err):
@@ -41,6 +43,12 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: Optional[int])
             raise ConfigError(KEY, f"cannot open {masked(url)} ({err}); install the driver the URL "
                                    "names, e.g. pip install 'psycopg[binary]' for "
                                    "postgresql+psycopg://") from None
+
+
+def _engine_kwargs(url: str) -> dict:
+    # SQLite lets one writer in at a time and gives up after 5 s by default; the heartbeat thread,
+    # the sweep's own tells and other workers on the same file all write, so wait longer.
+    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
 
 
 def _lost_creation_race(err: SQLAlchemyError) -> bool:
@@ -69,8 +77,13 @@ def heartbeats(storage: RDBStorage, trial_ids: Sequence[int]) -> Iterator[None]:
 
     def beat() -> None:
         while True:
-            for trial_id in trial_ids:
-                storage.record_heartbeat(trial_id)
+            try:
+                for trial_id in trial_ids:
+                    storage.record_heartbeat(trial_id)
+            except SQLAlchemyError as err:
+                # one missed beat is harmless (the grace period spans several); a thread that
+                # died here would let the running trial be failed as stale under its own run
+                warnings.warn(f"optuna heartbeat not recorded, retrying: {masked(str(err))[:200]}")
             if stop.wait(storage.get_heartbeat_interval()):
                 return
 
