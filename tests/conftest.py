@@ -40,32 +40,16 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def compose(tmp_path, cache_dir):
     """compose(*overrides) → a DictConfig as `python train.py <overrides>` would see it."""
-    from hydra import compose as hydra_compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from tokentune.config import register_configs, register_resolvers
-
-    register_resolvers()
-    register_configs()
+    from tokentune.config import compose as compose_train
 
     def _compose(*overrides: str, run_dir: Path | None = None):
-        GlobalHydra.instance().clear()
         base = [f"paths.cache_dir={cache_dir}", f"paths.output_dir={run_dir or tmp_path}",
                 f"paths.root_dir={ROOT}", "callbacks.progress_bar=none"]
         if DATA is not None:
             base.append(f"paths.data_dir={DATA}")
-        with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-            cfg = hydra_compose(config_name="train", overrides=base + list(overrides),
-                                return_hydra_config=True)
-        HydraConfig().set_config(cfg)
-        with open_dict(cfg):
-            del cfg["hydra"]
-        return cfg
+        return compose_train(base + list(overrides))
 
-    yield _compose
-    GlobalHydra.instance().clear()
+    return _compose
 
 
 def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300):

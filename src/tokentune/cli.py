@@ -6,17 +6,14 @@ prints in well under the time a torch import takes; each command imports its sta
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
 import hydra
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from tokentune.config import register_configs, register_resolvers
+from tokentune.config import CONF_DIR, register_configs, register_resolvers
 from tokentune.errors import UserError
-
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def _report_user_errors(job: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:

@@ -8,6 +8,7 @@ Only dataclasses and stdlib here: this module is on the ``--cfg job`` start-up p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
@@ -15,6 +16,7 @@ from omegaconf import MISSING
 from tokentune.errors import check
 from tokentune.vocab.spec import TokenizerConfig
 
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-true")
 TASK_KINDS = ("classification", "regression", "causal_lm")
 FORMATS = ("tsv", "csv", "jsonl", "hub", "text")
@@ -309,15 +311,41 @@ def _devices_per_node(devices: Any) -> int:
                     f"(e.g. trainer.devices=8), got {devices!r}")
 
 
+RESOLVERS = {"tt.package_dir": _package_dir, "tt.sweep_name": _sweep_name,
+             "tt.devices_per_node": _devices_per_node}
+
+
 def register_resolvers() -> None:
     from omegaconf import OmegaConf
 
-    if not OmegaConf.has_resolver("tt.package_dir"):
-        OmegaConf.register_new_resolver("tt.package_dir", _package_dir)
-    if not OmegaConf.has_resolver("tt.sweep_name"):
-        OmegaConf.register_new_resolver("tt.sweep_name", _sweep_name)
-    if not OmegaConf.has_resolver("tt.devices_per_node"):
-        OmegaConf.register_new_resolver("tt.devices_per_node", _devices_per_node)
+    for name, resolver in RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
+
+
+def compose(overrides: list[str], *, keep_hydra: bool = False) -> Any:
+    """The config `python train.py <overrides>` runs with, composed outside a Hydra app (tests,
+    benchmarks). Unless `keep_hydra`, the `hydra` node becomes the current HydraConfig (so
+    `${hydra:...}` resolves, as inside a run) and is dropped from the result."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    register_resolvers()
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+            cfg = hydra_compose(config_name="train", overrides=list(overrides),
+                                return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+    if not keep_hydra:
+        HydraConfig().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
 
 
 def from_dict(saved: dict) -> TrainConfig:

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import CONF, ROOT, run_cli
+from conftest import ROOT, run_cli
 from tokentune.config import validate
 from tokentune.errors import ConfigError, UserError
 from tokentune.run.distributed import (LauncherWatch, WatchedDDPStrategy, WatchedFSDPStrategy,
@@ -209,19 +209,9 @@ def test_ranks_started_by_slurm_or_torchrun_reach_the_trainer(compose, tmp_path,
 
 # -- SLURM -----------------------------------------------------------------------------------------
 def _compose_with_hydra(*overrides: str):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from tokentune.config import compose
 
-    from tokentune.config import register_configs, register_resolvers
-
-    register_resolvers()
-    register_configs()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-            return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
-    finally:
-        GlobalHydra.instance().clear()
+    return compose(list(overrides), keep_hydra=True)
 
 
 def _sbatch_script(cfg, monkeypatch, tmp_path) -> str:
