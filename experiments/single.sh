@@ -12,6 +12,7 @@ exp=()
 rm -rf "$run"
 /usr/bin/time -f "- command wall time: %e s" -o "$run.time" \
   python train.py "${exp[@]}" hydra.run.dir="$run" callbacks.progress_bar=none "$@"
-cp "$run/results.json" "$out/results.json"
+# the report first: it names the commit, and a copied results.json would already make it dirty
 python experiments/report.py "$out/results.md" "$run"
+cp "$run/results.json" "$out/results.json"
 cat "$run.time" >> "$out/results.md"
