@@ -49,6 +49,11 @@ def summarize(study: Study, url: str, metric: str, n_trials: int, sweep_dir: Pat
                         f"{first}")
     print(f"optuna: best {metric}={best.value:.4f} in trial {best.number} "
           f"({_params(best.params)}); summary in {path}", flush=True)
+    running = states.get("running", 0)
+    if running:  # other workers' trials, or a killed worker's that is not yet past its grace
+        print(f"optuna: {running} trial(s) still running count toward n_trials: other workers' "
+              f"or a stopped worker's, failed once their heartbeat is older than the grace "
+              f"period", flush=True)
 
 
 def best_trial(study: Study) -> Optional[FrozenTrial]:
