@@ -6,11 +6,12 @@ Every problem names the file and line and says what to do.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 from tokentune.config import TaskConfig
 from tokentune.errors import UserError
@@ -31,18 +32,20 @@ def split_path(task: TaskConfig, split: str) -> Path:
 
 
 def read_text(path: Path) -> str:
-    """A whole UTF-8 file; undecodable bytes are reported with their line."""
+    """A whole UTF-8 file as text mode reads it (no byte-order mark, LF line ends); undecodable
+    bytes are reported with their line."""
     if not path.is_file():
         raise UserError(f"{path}: file not found")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # Windows tools start UTF-8 files with a byte-order mark
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
+        line = err.object[: err.start].count(b"\n") + 1  # err.start counts from after the mark
         raise UserError(f"{path}:{line}: not valid UTF-8 ({err.reason}); re-save the file as UTF-8") from None
     if not text.strip():
         raise UserError(f"{path}: the file is empty")
-    return text
+    # Universal newlines: a file saved with CRLF endings reads exactly like one saved with LF
+    return io.StringIO(text, newline=None).read()
 
 
 def read_split(task: TaskConfig, split: str) -> list[Example]:
@@ -60,18 +63,27 @@ def read_split(task: TaskConfig, split: str) -> list[Example]:
 
 def _rows(task: TaskConfig, split: str, path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, row as a column → value dict) for every data row of a file."""
-    lines = read_text(path).splitlines()
+    # Lines end at "\n" only: str.splitlines would also cut fields at U+2028, U+0085 and the like
+    lines = io.StringIO(read_text(path))
     if task.format == "jsonl":
-        for n, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise UserError(f"{path}:{n}: malformed JSON ({err.msg})") from None
-                if not isinstance(row, dict):
-                    raise UserError(f"{path}:{n}: each line must be a JSON object")
-                yield n, row
-        return
+        return _json_rows(path, lines)
+    return _table_rows(task, split, path, lines)
+
+
+def _json_rows(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UserError(f"{path}:{n}: malformed JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{path}:{n}: each line must be a JSON object")
+            yield n, row
+
+
+def _table_rows(task: TaskConfig, split: str, path: Path,
+                lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
     # GLUE's TSVs are unquoted and hold literal " characters: QUOTE_NONE reads them as text.
     quoting = csv.QUOTE_NONE if task.format == "tsv" else csv.QUOTE_MINIMAL
     delimiter = "\t" if task.format == "tsv" else ","
@@ -81,15 +93,17 @@ def _rows(task: TaskConfig, split: str, path: Path) -> Iterator[tuple[int, dict]
     header = task.header if header is None else header
     if header:
         names = next(reader)
-        first = 2
     else:
         if not task.column_names:
             raise UserError(f"task.column_names: {path} has no header row (task.header=false); "
                             "list the column names")
-        names, first = task.column_names, 1
-    for n, fields in enumerate(reader, first):
-        if not fields:
-            continue
+        names = task.column_names
+    start = reader.line_num + 1
+    for fields in reader:
+        # a quoted CSV field can hold newlines: a record's line is the one it starts on
+        n, start = start, reader.line_num + 1
+        if not any(field.strip() for field in fields):
+            continue  # blank lines, as exports often leave at the end, are no rows
         if len(fields) != len(names):
             raise UserError(f"{path}:{n}: expected {len(names)} fields ({', '.join(names)}), "
                             f"found {len(fields)}; is the row malformed or the format wrong?")
@@ -99,23 +113,34 @@ def _rows(task: TaskConfig, split: str, path: Path) -> Iterator[tuple[int, dict]
 def _read_file(task: TaskConfig, split: str, path: Path) -> list[Example]:
     examples = []
     label_index = {label: i for i, label in enumerate(task.labels or [])}
-    columns_checked = False
+    columns: Optional[list[str]] = None
     for n, row in _rows(task, split, path):
-        if not columns_checked:
-            for col in task.text_columns:
-                if col not in row:
-                    raise UserError(f"{path}: no column '{col}' (columns: {', '.join(row)}); "
-                                    "fix task.text_columns")
-            labelled = task.label_column is not None and task.label_column in row
-            if split in ("train", "validation") and not labelled:
-                raise UserError(f"{path}: no label column '{task.label_column}' "
-                                f"(columns: {', '.join(row)}); fix task.label_column")
-            columns_checked = True
+        if columns is None:
+            columns = _columns(task, split, path, row)
+        missing = [col for col in columns if col not in row]
+        if missing:  # only a JSON line can lack a key that the first row has
+            raise UserError(f"{path}:{n}: no '{missing[0]}' key (the first line has one); add it "
+                            "or delete this line")
+        labelled = task.label_column in columns
         label = _label(task, label_index, row[task.label_column], f"{path}:{n}") if labelled else None
         examples.append(_example(task, row, label))
     if not examples:
         raise UserError(f"{path}: no data rows")
     return examples
+
+
+def _columns(task: TaskConfig, split: str, path: Path, first_row: dict) -> list[str]:
+    """The columns every row must have: the text columns, and the label column where the first
+    row has one."""
+    for col in task.text_columns:
+        if col not in first_row:
+            raise UserError(f"{path}: no column '{col}' (columns: {', '.join(first_row)}); "
+                            "fix task.text_columns")
+    labelled = task.label_column is not None and task.label_column in first_row
+    if split in ("train", "validation") and not labelled:
+        raise UserError(f"{path}: no label column '{task.label_column}' "
+                        f"(columns: {', '.join(first_row)}); fix task.label_column")
+    return task.text_columns + ([task.label_column] if labelled else [])
 
 
 def _label(task: TaskConfig, label_index: dict, raw, where: str) -> Label:
