@@ -37,17 +37,22 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+def run_overrides(cache_dir: Path, run_dir: Path) -> list[str]:
+    """The overrides every test run starts with: the shared cache, its own run dir, real data."""
+    base = [f"paths.cache_dir={cache_dir}", f"paths.output_dir={run_dir}",
+            f"paths.root_dir={ROOT}", "callbacks.progress_bar=none"]
+    if DATA is not None:
+        base.append(f"paths.data_dir={DATA}")
+    return base
+
+
 @pytest.fixture
 def compose(tmp_path, cache_dir):
     """compose(*overrides) → a DictConfig as `python train.py <overrides>` would see it."""
     from tokentune.config import compose as compose_train
 
     def _compose(*overrides: str, run_dir: Path | None = None):
-        base = [f"paths.cache_dir={cache_dir}", f"paths.output_dir={run_dir or tmp_path}",
-                f"paths.root_dir={ROOT}", "callbacks.progress_bar=none"]
-        if DATA is not None:
-            base.append(f"paths.data_dir={DATA}")
-        return compose_train(base + list(overrides))
+        return compose_train(run_overrides(cache_dir, run_dir or tmp_path) + list(overrides))
 
     return _compose
 

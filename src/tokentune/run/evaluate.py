@@ -11,20 +11,10 @@ from tokentune.errors import UserError
 
 def _restore(cfg: DictConfig):
     """The training run's config (from the checkpoint), its data and an untrained module."""
-    import pytorch_lightning as pl
-    import torch
+    from tokentune.run.checkpoint_file import read_checkpoint
 
-    from tokentune.data.datamodule import TaskDataModule
-    from tokentune.model.module import TaskModule
-
-    path = Path(cfg.ckpt_path)
-    if not path.is_file():
-        raise UserError(f"ckpt_path: {path} not found")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["hyper_parameters"]["cfg"]
-    except Exception as err:
-        raise UserError(f"ckpt_path: {path} is not a tokentune checkpoint ({type(err).__name__})") from None
-    train_cfg: TrainConfig = from_dict(saved)
+    # checked before Lightning and the model code are even imported: a wrong file fails in seconds
+    train_cfg: TrainConfig = from_dict(read_checkpoint(cfg.ckpt_path)["hyper_parameters"]["cfg"])
     train_cfg.model.compile = None  # one pass over a split does not earn back the compile time
     train_cfg.paths.cache_dir = cfg.paths.cache_dir
     train_cfg.paths.output_dir = cfg.paths.output_dir
@@ -33,6 +23,12 @@ def _restore(cfg: DictConfig):
     if cfg.split not in train_cfg.task.splits and not (train_cfg.task.kind == "causal_lm" and cfg.split == "validation"):
         raise UserError(f"split: task '{train_cfg.task.name}' has no '{cfg.split}' split "
                         f"(it has {sorted(train_cfg.task.splits)})")
+
+    import pytorch_lightning as pl
+
+    from tokentune.data.datamodule import TaskDataModule
+    from tokentune.model.module import TaskModule
+
     dm = TaskDataModule(train_cfg)
     dm.prepare_data()
     module = TaskModule(train_cfg)
@@ -48,10 +44,13 @@ def evaluate(cfg: DictConfig) -> dict:
     train_cfg, dm, module, trainer = _restore(cfg)
     if not dm.has_labels(cfg.split):
         raise UserError(f"split: '{cfg.split}' has no labels to score; use tokentune-predict")
+    # Lightning reads the checkpoint again to restore it: as data too (tokentune.run.checkpoint_file)
     if cfg.split == "validation":
-        metrics = trainer.validate(module, datamodule=dm, ckpt_path=cfg.ckpt_path, verbose=False)[0]
+        metrics = trainer.validate(module, datamodule=dm, ckpt_path=cfg.ckpt_path, verbose=False,
+                                   weights_only=True)[0]
     else:
-        metrics = trainer.test(module, datamodule=dm, ckpt_path=cfg.ckpt_path, verbose=False)[0]
+        metrics = trainer.test(module, datamodule=dm, ckpt_path=cfg.ckpt_path, verbose=False,
+                               weights_only=True)[0]
     result = {"ckpt_path": str(cfg.ckpt_path), "split": cfg.split, "metrics": metrics_to_floats(metrics)}
     write_json_atomic(result, Path(cfg.paths.output_dir) / "metrics.json")
     print("  ".join(f"{k}={v:.4f}" for k, v in sorted(result["metrics"].items())), flush=True)
@@ -69,7 +68,8 @@ def predict(cfg: DictConfig) -> Path:
         raise UserError("tokentune-predict writes classification/regression predictions; "
                         "a causal-LM task has none (use tokentune-evaluate for perplexity)")
     dm.predict_split = cfg.split
-    preds = torch.cat(trainer.predict(module, datamodule=dm, ckpt_path=cfg.ckpt_path)).tolist()
+    preds = torch.cat(trainer.predict(module, datamodule=dm, ckpt_path=cfg.ckpt_path,
+                                       weights_only=True)).tolist()
     indices = dm.indices[cfg.split]
     out = Path(cfg.paths.output_dir) / f"{task.name.upper()}.tsv"
     rows = ["index\tprediction"]

@@ -48,9 +48,10 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     cfg = validate(dcfg)
     run_dir = Path(cfg.paths.output_dir)
     if cfg.ckpt_path:
+        from tokentune.run.checkpoint_file import read_checkpoint
+
         ckpt = Path(cfg.ckpt_path)
-        if not ckpt.is_file():
-            raise UserError(f"ckpt_path: {ckpt} not found")
+        read_checkpoint(ckpt)  # a missing, cut or foreign file fails here, before any model is built
         if ckpt.parent.name == "checkpoints":
             # a resumed run continues its own directory: best-checkpoint tracking, logs, results
             run_dir = ckpt.parent.parent
@@ -79,14 +80,17 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     vocab = report_vocabulary(dm, backbone_config, run_dir) if writer else {}
     module = TaskModule(cfg)
     with tracking(trainer.loggers):
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path)
+        # weights_only: checkpoints are data (see tokentune.run.checkpoint_file), also those we wrote
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
 
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
         best = ckpt or None
-        validation = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+        validation = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False,
+                                      weights_only=True)[0]
         test = {}
         if cfg.test and dm.has_labels("test"):
-            test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+            test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False,
+                                weights_only=True)[0]
         if writer and best and cfg.finetune.method == "lora" and cfg.finetune.merge_for_inference:
             from tokentune.finetune.lora import export_merged
 
