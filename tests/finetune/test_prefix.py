@@ -1,17 +1,27 @@
-"""Prefix tuning through peft: padding invariance under eager and SDPA, position budget."""
+"""Prefix tuning through peft: padding invariance under eager and SDPA, position budget, and the
+same logits whichever name (`past_key_values`, `cache`) the installed transformers gives the prefix."""
 from __future__ import annotations
 
+import copy
+import inspect
+import warnings
+
+import peft
 import pytest
 import torch
 
 from tokentune.errors import ConfigError
+from tokentune.finetune._peft import get_peft_model
+from tokentune.finetune._prefix_cache import PrefixForSequenceClassification
 from tokentune.finetune.apply import apply
+from tokentune.finetune.checkpoint import load_trainable_state_dict, trainable_state_dict
 from tokentune.finetune.config import PrefixConfig
 from tokentune.finetune.prefix import check_prefix_fits
 
-from .models import PAD, SETUPS
+from .models import PAD, SETUPS, batch
 
 SENTENCE = [5, 17, 42, 8, 23]
+VIRTUAL_TOKENS = 6
 OTHERS = [[7] * 3, [9] * 12]  # shorter and longer neighbours force 0 and 7 pad positions
 
 
@@ -25,25 +35,29 @@ def _padded(rows: list[list[int]], family: str) -> dict[str, torch.Tensor]:
     return out
 
 
+def _as_if_trained(model):
+    # A prefix and head of unit scale, so that attending to a pad token would move the logits
+    # far beyond the tolerance (random-init heads are tiny).
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.normal_(0, 1.0)
+    return model
+
+
 def _prefix_model(setup: str, attn: str, projection: bool = False):
     family, task_kind, make = SETUPS[setup]
     base = make(attn=attn).eval()
     with torch.no_grad():
         alone = base(**_padded([SENTENCE], family)).logits
     model = apply(
-        {"method": "prefix", "num_virtual_tokens": 6, "prefix_projection": projection},
+        {"method": "prefix", "num_virtual_tokens": VIRTUAL_TOKENS, "prefix_projection": projection},
         base,
         family=family,
         task_kind=task_kind,
         max_length=16,
     )
-    with torch.no_grad():
-        # As if trained: a prefix and head of unit scale, so that attending to a pad token
-        # would move the logits far beyond the tolerance (random-init heads are tiny).
-        for p in model.parameters():
-            if p.requires_grad:
-                p.normal_(0, 1.0)
-    return model.eval(), family, alone
+    return _as_if_trained(model).eval(), family, alone
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
@@ -96,3 +110,54 @@ def test_prefix_that_just_fits_runs():
     ids = torch.randint(2, 100, (2, 60))
     out = tuned(input_ids=ids, attention_mask=torch.ones_like(ids), labels=torch.tensor([0, 1]))
     assert out.logits.shape == (2, 2) and torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+def test_logits_equal_the_model_called_directly_with_the_prefix_as_its_cache(setup):
+    # The reference passes peft's per-layer key/values straight to the transformers model, under
+    # the name its encoder declares: no peft forward and nothing of tokentune's in between.
+    model, family, _ = _prefix_model(setup, "eager")
+    inputs = _padded([SENTENCE, *OTHERS], family)
+    base = model.get_base_model()
+    name = "cache" if "cache" in inspect.signature(base.base_model.forward).parameters else "past_key_values"
+    rows = inputs["input_ids"].shape[0]
+    prefix_mask = torch.ones(rows, VIRTUAL_TOKENS, dtype=torch.long)
+    mask = torch.cat([prefix_mask, inputs["attention_mask"]], dim=1)
+    with torch.no_grad():
+        expected = base(**{**inputs, "attention_mask": mask, name: model.get_prompt(rows)}).logits
+        assert torch.allclose(model(**inputs).logits, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("setup", ["bert-cls", "gpt2-cls"])
+@pytest.mark.parametrize("projection", [False, True])
+def test_classification_without_peft_signature_check_equals_peft(setup, projection):
+    # On transformers >= 5.24 tokentune's classification model replaces peft's; where peft still
+    # takes the model (transformers < 5.24), both must give the same logits from the same weights.
+    family, _, make = SETUPS[setup]
+    config = peft.PrefixTuningConfig(
+        task_type=peft.TaskType.SEQ_CLS, num_virtual_tokens=VIRTUAL_TOKENS, prefix_projection=projection
+    )
+    # peft fills in the config it is given: each model gets its own
+    ours = _as_if_trained(get_peft_model(make(), copy.deepcopy(config), PrefixForSequenceClassification)).eval()
+    plain = get_peft_model(make(), config).eval()
+    load_trainable_state_dict(plain, trainable_state_dict(ours))  # the same names and shapes, or it raises
+    inputs = _padded([SENTENCE, *OTHERS], family)
+    with torch.no_grad():
+        try:
+            expected = plain(**inputs).logits
+        except ValueError as err:
+            if "does not support past key values" not in str(err):
+                raise
+            pytest.skip("peft's own prefix forward refuses this transformers' classification models")
+        assert torch.allclose(ours(**inputs).logits, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+def test_a_training_step_passes_the_prefix_without_deprecation_warnings(setup):
+    model, family, _ = _prefix_model(setup, "eager")
+    _, task_kind, _ = SETUPS[setup]
+    model.train()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model(**batch(family, task_kind)).loss.backward()
+    assert [str(w.message) for w in caught if "past_key_values" in str(w.message)] == []
