@@ -1,24 +1,32 @@
 # `make train` and `make test` work as the first command on a fresh machine: each creates
-# .venv and installs what it needs when it is missing.
+# .venv and installs what it needs when it is missing, at the exact versions of the lock.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-TORCH_VERSION ?= 2.13.0
-# CPU-only machines get the CPU build of torch (PyPI's default Linux wheel carries GBs of CUDA).
-# On a GPU machine this is empty and PyPI's CUDA build is installed.
+# One lock for the venv and the Docker image: every package at the version the suite last passed
+# with, for every platform and Python >= 3.11 (uv's universal resolution). Installs read it as
+# pip constraints, so a CPU machine takes only what it needs and skips the CUDA wheels it lists.
+LOCK := docker/requirements.lock
+PIP_INSTALL := $(PIP) install -q --retries 1 --timeout 20
+# CPU-only machines get the CPU build of torch (PyPI's default Linux wheel carries GBs of CUDA);
+# `torch==X` in the lock accepts both builds (X+cpu and X). On a GPU machine this is empty.
 TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
+TORCH_FROM := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+# torch is the one version `make lock` does not pick by itself: its builds are per accelerator,
+# so it moves on purpose (make lock TORCH_VERSION=2.14.1).
+TORCH_VERSION ?= $(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' $(LOCK))
 # Real data for the tests: GLUE_DIR, else ../shared/data when this checkout has it.
 SHARED_DATA := $(abspath ../shared/data)
 export TOKENTUNE_DATA ?= $(if $(wildcard $(SHARED_DATA)/glue),$(SHARED_DATA),$(abspath data))
 
-.PHONY: train test setup clean docker-build lock bench experiment
+.PHONY: train test test-latest setup clean docker-build lock bench experiment
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q --retries 1 --timeout 20 "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
-	$(PIP) install -q -e ".[offline,dev]"
+	$(PIP_INSTALL) -c $(LOCK) pip
+	$(PIP_INSTALL) -c $(LOCK) torch $(TORCH_FROM)
+	$(PIP_INSTALL) -c $(LOCK) -e ".[offline,dev]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -46,10 +54,23 @@ clean:
 docker-build:
 	docker build -f docker/Dockerfile -t tokentune .
 
-## Re-pin docker/requirements.lock to the versions this venv tests with (run after changing deps).
+## Re-resolve the lock to the newest releases pyproject.toml allows (torch: TORCH_VERSION), then
+## `make test` installs them; commit the lock once the suite passes.
+# --python-version is the oldest Python pyproject.toml allows; --universal also covers the newer ones.
 lock: $(VENV)/.installed
-	$(PIP) install -q uv
-	$(PIP) freeze --exclude-editable | sed 's/+cpu$$//' > $(VENV)/constraints.txt
-	$(VENV)/bin/uv pip compile pyproject.toml --extra offline --extra hub --python-version 3.12 \
-	  --python-platform x86_64-manylinux_2_28 -c $(VENV)/constraints.txt --no-annotate \
-	  --custom-compile-command "make lock" -o docker/requirements.lock
+	echo "torch==$(TORCH_VERSION)" > $(VENV)/torch-pin.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --fork-strategy fewest --python-version 3.11 \
+	  --extra offline --extra hub --extra dev -c $(VENV)/torch-pin.txt --upgrade --quiet \
+	  --custom-compile-command "make lock" -o $(LOCK)
+	sed -i 's|^    #   -c $(VENV)/torch-pin.txt|    #   make lock TORCH_VERSION=$(TORCH_VERSION)|' $(LOCK)
+
+## The suite on the newest releases pyproject.toml allows (no lock), in its own venv: run it before
+## `make lock`, and now and then, to see a new release break tokentune before users do.
+LATEST := .venv-latest
+test-latest:
+	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --retries 1 --timeout 20 --upgrade pip
+	$(LATEST)/bin/python -m pip install -q --retries 1 --timeout 20 --upgrade torch $(TORCH_FROM)
+	$(LATEST)/bin/python -m pip install -q --retries 1 --timeout 20 --upgrade --upgrade-strategy eager -e ".[offline,dev]"
+	$(LATEST)/bin/python -m pip list --format freeze | grep -iE '^(torch|transformers|peft|pytorch-lightning|tokenizers|hydra-core|torchmetrics)=='
+	TOKENTUNE_UNLOCKED=1 $(LATEST)/bin/python -m pytest $(ARGS)

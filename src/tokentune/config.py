@@ -16,7 +16,9 @@ from omegaconf import MISSING
 from tokentune.errors import check
 from tokentune.vocab.spec import TokenizerConfig
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# The configs ship inside the package, so an installed wheel composes exactly as a checkout does
+# (the top-level conf/ of a checkout is a link to this folder).
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-true")
 TASK_KINDS = ("classification", "regression", "causal_lm")
 FORMATS = ("tsv", "csv", "jsonl", "hub", "text")
