@@ -122,7 +122,8 @@ BAD_FILES: dict[str, tuple[Callable[[Path, Path, Path], None], str]] = {
     "binary": (lambda path, real, marker: path.write_bytes(b"\x00" + random.Random(0).randbytes(4096)),
                NOT_A_ZIP),
     "code": (lambda path, real, marker: _code_zip(path, marker),
-             "is not a tokentune checkpoint: loading it would call io.open, so it was refused "
+             # pickle names `open` by its __module__: io on Python 3.11, _io on 3.12
+             f"is not a tokentune checkpoint: loading it would call {open.__module__}.open, so it was refused "
              "(tokentune checkpoints hold only tensors and plain values)"),
     "code_raw_pickle": (lambda path, real, marker: _code_pickle(path, marker), NOT_A_ZIP),
 }
