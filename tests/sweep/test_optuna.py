@@ -50,6 +50,22 @@ def sqlite_study(sweep_dir: Path, name: str = "demo_lora") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{sweep_dir}/optuna.db")
 
 
+def wait_until_stale(sweep_dir: Path, trial: optuna.trial.FrozenTrial, grace_period: int,
+                     within: float = 300) -> None:
+    """Return once the sweep's storage holds `trial`'s last heartbeat older than `grace_period`:
+    from then on, a restarted sweep's first look fails it. The check is the one
+    `fail_stale_trials` makes (private: the public call would fail the trial itself), on the
+    database's clock, which stamped the beats, not this machine's."""
+    from hydra_plugins.tokentune_optuna_sweeper._storage import open_storage
+
+    storage = open_storage(f"sqlite:///{sweep_dir}/optuna.db", 1, grace_period)
+    study_id = storage.get_study_id_from_name("demo_lora")
+    deadline = time.monotonic() + within  # a guard against a trial that never goes stale
+    while trial._trial_id not in storage._get_stale_trial_ids(study_id):
+        assert time.monotonic() < deadline, f"trial {trial.number} still fresh {within} s after the kill"
+        time.sleep(0.2)
+
+
 def run_results(trial: optuna.trial.FrozenTrial) -> dict:
     return json.loads((Path(trial.user_attrs["run_dir"]) / "results.json").read_text())
 
@@ -136,18 +152,21 @@ def test_a_failing_trial_is_recorded_failed_and_the_sweep_goes_on(tmp_path, cach
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # heartbeats
 def test_a_killed_sweep_resumes_from_its_storage(tmp_path, cache_dir):
     sweep = tmp_path / "sweep"
-    beats = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2"]
+    grace = 2
+    beats = ["hydra.sweeper.heartbeat_interval=1", f"hydra.sweeper.grace_period={grace}"]
     first = start_sweep(sweep_args(cache_dir, sweep, "hydra.sweeper.n_trials=2", *beats),
                         tmp_path / "first.log")
     try:  # kill it while its second trial trains
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a guard against a hang, not a speed requirement
         while time.monotonic() < deadline and first.poll() is None:
             if (sweep / "trial_1").is_dir():  # made as trial 1's job starts, after trial 0 is told
                 break
             time.sleep(0.05)  # trial 1 takes a second or more: its first imports are done
-        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert first.poll() is None and (sweep / "trial_1").is_dir(), \
+            (tmp_path / "first.log").read_text()[-3000:]
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -155,7 +174,7 @@ def test_a_killed_sweep_resumes_from_its_storage(tmp_path, cache_dir):
     assert (done_before.state, killed.state) == (TrialState.COMPLETE, TrialState.RUNNING)
     # a restart within grace_period would still count the killed trial as running (and the
     # sweep ends one trial short: see the next test); past it, the first look fails it
-    time.sleep(3)
+    wait_until_stale(sweep, killed, grace)
 
     proc = run_cli(*sweep_args(cache_dir, sweep, "hydra.sweeper.n_trials=3", *beats))
     assert proc.returncode == 0, proc.stderr[-3000:]
