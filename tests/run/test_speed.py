@@ -18,18 +18,39 @@ NO_DROPOUT = {
 }
 SHORT = ("trainer.max_epochs=1", "data.max_train_examples=160", "data.batch_size=16", "test=false",
          "callbacks.checkpoint=false")
+# At the default init (std 0.02) a random tiny model attends almost uniformly and its logits are
+# ~1e-3, so its loss is ln 2 whatever each token sees: a mask that let packed sequences see each
+# other moved it by 6e-7. A wider init makes every sequence's output depend on what its tokens
+# attend to, and a higher rate carries that into the weights the validation loss comes from.
+SENSITIVE = ("+model.config.initializer_range=0.2", "optimizer.lr=1e-3")
+
+
+class StepLosses(pl.Callback):
+    """The training loss of every step, read back (tests may wait on the device)."""
+
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(outputs["loss"].item())
 
 
 @pytest.mark.parametrize("model,layouts", [("bert_tiny", ("data.buckets=[16,32,64]", "data.packing=true")),
                                            ("gpt2_tiny", ("data.packing=true",))])
 def test_buckets_and_packing_train_as_plain_padding(compose, tmp_path, model, layouts):
-    """Padding is masked and packed sequences see only themselves: 10 steps end at the same model."""
+    """Padding is masked and packed sequences see only themselves: the same 10 batches give the
+    same loss at every step and end at the same model."""
     def run(name, *extra):
-        return fit(compose(f"model={model}", *NO_DROPOUT[model], *SHORT, *extra,
-                           run_dir=tmp_path / name))["validation"]
-    plain = run("plain")
+        steps = StepLosses()
+        results = fit(compose(f"model={model}", *NO_DROPOUT[model], *SENSITIVE, *SHORT, *extra,
+                              run_dir=tmp_path / name), extra_callbacks=[steps])
+        return steps.losses, results["validation"]
+    plain_losses, plain = run("plain")
+    # the losses compared below are ones a leak shows in: far from ln 2 and from each other
+    assert len(plain_losses) == 10 and max(plain_losses) - min(plain_losses) > 0.1, plain_losses
     for i, layout in enumerate(layouts):
-        other = run(f"layout{i}", layout)
+        losses, other = run(f"layout{i}", layout)
+        assert losses == pytest.approx(plain_losses, rel=1e-5), layout
         assert other["val/loss"] == pytest.approx(plain["val/loss"], rel=1e-5), layout
         assert other["val/accuracy"] == plain["val/accuracy"], layout
 
