@@ -50,7 +50,7 @@ bench: $(VENV)/.installed
 clean:
 	rm -rf outputs multirun .cache .pytest_cache
 
-## Build the CUDA image (needs a Docker engine): python train.py is its entry point.
+## Build the CUDA image (needs a Docker engine): tokentune-train is its entry point.
 docker-build:
 	docker build -f docker/Dockerfile -t tokentune .
 
