@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 LOCK = ROOT / "docker" / "requirements.lock"
 PROJECT = "tokentune (pyproject.toml)"
 
