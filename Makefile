@@ -20,7 +20,7 @@ TORCH_VERSION ?= $(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' $(LOCK))
 SHARED_DATA := $(abspath ../shared/data)
 export TOKENTUNE_DATA ?= $(if $(wildcard $(SHARED_DATA)/glue),$(SHARED_DATA),$(abspath data))
 
-.PHONY: train test test-latest setup clean docker-build lock bench experiment
+.PHONY: train test test-latest setup clean docker-build lock bench experiment bundle ingest
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,15 @@ experiment: $(VENV)/.installed
 ## Throughput: HF Trainer (run_glue defaults, tuned) vs tokentune on this GPU (experiments/bench/).
 bench: $(VENV)/.installed
 	$(PY) experiments/bench/bench.py $(ARGS)
+
+## The offline GPU node's bundle (under 64 MiB): then, on the node, `bash bundle/run.sh OUT`.
+BUNDLE ?= bundle
+bundle: $(VENV)/.installed
+	GLUE_DIR=$${GLUE_DIR:-$(TOKENTUNE_DATA)/glue} $(PY) experiments/gpu_node/bundle.py $(BUNDLE) $(ARGS)
+
+## The node's OUT folder into the committed result files and the README's results tables.
+ingest: $(VENV)/.installed
+	$(PY) experiments/gpu_node/ingest.py $(OUT) $(ARGS)
 
 clean:
 	rm -rf outputs multirun .cache .pytest_cache

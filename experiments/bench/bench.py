@@ -19,10 +19,12 @@ import json
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import torch
 
+from tokentune.atomic import write_atomic
 from tokentune.run.provenance import environment, markdown_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,6 +166,9 @@ def markdown(report: dict) -> str:
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     full = report["results"].get("tokentune", {}).get("peak_memory_gb")
     for name, r in report["results"].items():
+        if "error" in r:
+            lines.append(f"| {name} | failed: {r['error'][:120]} | | | | | |")
+            continue
         peak = r.get("peak_memory_gb")
         mem = "—" if peak is None else f"{peak:.2f} GB"
         share = f"{peak / full:.2f}" if peak is not None and full else ""
@@ -171,6 +176,19 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | {r['samples_per_s']:,.0f} | {r['real_tokens_per_s']:,.0f} | "
                      f"{r['padding_share']:.0%} | {mem} | {share} | {f'{ratio:.2f}×' if ratio else ''} |")
     return "\n".join(lines) + "\n"
+
+
+def write_report(args, command: str, results: dict) -> dict:
+    ok = {n: r for n, r in results.items() if "error" not in r}
+    ratios = {}
+    if "tokentune" in ok:
+        ratios = {n: ok["tokentune"]["samples_per_s"] / r["samples_per_s"]
+                  for n, r in ok.items() if not n.startswith("tokentune")}
+    report = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "command": command, "environment": environment(), "results": results, "ratios": ratios}
+    write_atomic(args.out / f"{args.name}.json", json.dumps(report, indent=2) + "\n")
+    write_atomic(args.out / f"{args.name}.md", markdown(report))
+    return report
 
 
 def main(argv=None) -> dict:
@@ -202,7 +220,9 @@ def main(argv=None) -> dict:
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("no CUDA device: run on a GPU machine, or pass --device cpu for a smoke run")
 
-    results = {}
+    results: dict[str, dict] = {}
+    command = " ".join(["python", "experiments/bench/bench.py", *(argv if argv is not None else sys.argv[1:])])
+    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in setups:
             window = Window(args.warmup, args.steps, args.device)
@@ -212,25 +232,26 @@ def main(argv=None) -> dict:
             print(f"bench: {name} ...", flush=True)
             method = name.partition("+")[2] or "full"
             cfg = compose(args, Path(tmp) / name, method)
-            if name.startswith("tokentune"):
-                bench_tokentune(cfg, window)
+            try:
+                if name.startswith("tokentune"):
+                    bench_tokentune(cfg, window)
+                else:
+                    bench_hf(cfg, window, tuned=name == "tuned", out_dir=Path(tmp) / name)
+                r = window.result()
+            except Exception as err:  # one broken set-up must not cost the others' numbers
+                traceback.print_exc()
+                results[name] = {"error": f"{type(err).__name__}: {err}"}
+                print(f"bench: {name}: failed: {results[name]['error']}", flush=True)
             else:
-                bench_hf(cfg, window, tuned=name == "tuned", out_dir=Path(tmp) / name)
-            r = window.result()
-            r["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if args.device == "cuda" else None
-            results[name] = r
-            print(f"bench: {name}: {r['samples_per_s']:,.0f} samples/s, "
-                  f"{r['real_tokens_per_s']:,.0f} real tokens/s, padding {r['padding_share']:.0%}", flush=True)
-    ratios = {}
-    if "tokentune" in results:
-        ratios = {n: results["tokentune"]["samples_per_s"] / r["samples_per_s"]
-                  for n, r in results.items() if not n.startswith("tokentune")}
-    report = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "command": " ".join(["python", "experiments/bench/bench.py", *(argv if argv is not None else sys.argv[1:])]),
-              "environment": environment(), "results": results, "ratios": ratios}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"{args.name}.md").write_text(markdown(report))
+                r["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9 if args.device == "cuda" else None
+                results[name] = r
+                print(f"bench: {name}: {r['samples_per_s']:,.0f} samples/s, "
+                      f"{r['real_tokens_per_s']:,.0f} real tokens/s, padding {r['padding_share']:.0%}", flush=True)
+            report = write_report(args, command, results)  # after each set-up: a cut run keeps what ran
+    failed = [n for n, r in results.items() if "error" in r]
+    if failed:
+        print(markdown(report))
+        raise SystemExit(f"bench: failed set-ups: {', '.join(failed)}")
     print(markdown(report))
     return report
 

@@ -19,10 +19,15 @@ def environment() -> dict:
     """The GPU's name (or the CPU's), the commit (+dirty when tracked files differ), versions."""
     import torch
 
-    dirty = "+dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    # a copy of the checkout without .git (an offline GPU node) is told its commit by whoever made it
+    if os.environ.get("TOKENTUNE_COMMIT"):
+        commit = os.environ["TOKENTUNE_COMMIT"]
+    else:
+        dirty = "+dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
+        commit = (_git("rev-parse", "--short", "HEAD") or "unknown") + dirty
     device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
               else f"CPU only ({platform.machine()}, {os.cpu_count()} cores)")
-    return {"device": device, "commit": (_git("rev-parse", "--short", "HEAD") or "unknown") + dirty,
+    return {"device": device, "commit": commit,
             "python": platform.python_version(),
             "packages": {p: metadata.version(p) for p in PACKAGES}}
 

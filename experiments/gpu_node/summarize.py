@@ -1,0 +1,84 @@
+"""What an offline GPU node's run has measured so far: summary.json + summary.md in OUT.
+
+usage: python experiments/gpu_node/summarize.py WORK OUT   (run.sh calls it after each step)
+Reads WORK/status/ (each step's exit status and wall time, the node's device) and the result files
+under WORK/results/; the numbers come straight from those files. Standard library only: it runs
+on the node before anything else is known to work.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+STEPS = ("bench", "fast", "accuracy")
+ACCURACY_RUNS = ("full", "adapter", "lora", "prefix", "bpe32k")
+
+
+def read(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_summary(run: Path) -> dict | None:
+    r = read(run / "results.json")
+    if r is None:
+        return None
+    predictions = run / "predict" / "SST2.tsv"
+    return {"validation": r["validation"], "wall_time_s": r["wall_time_s"], "steps": r["steps"],
+            "trainable": r["parameters"]["trainable"], "vocab_size": r.get("vocabulary", {}).get("vocab_size"),
+            "test_predictions": (sum(1 for _ in predictions.open()) - 1) if predictions.is_file() else None}
+
+
+def summary(work: Path) -> dict:
+    res = work / "results"
+    out = {"node": read(work / "status" / "node.json"),
+           "steps": {s: read(work / "status" / f"{s}.json") for s in STEPS}}
+    bench, memory = read(res / "bench" / "bench.json"), read(res / "bench" / "memory.json")
+    if bench:
+        out["throughput"] = {k: v.get("samples_per_s", v.get("error")) for k, v in bench["results"].items()}
+        out["throughput_ratios"] = bench["ratios"]
+    if memory:
+        out["peak_memory_gb"] = {k: v.get("peak_memory_gb", v.get("error")) for k, v in memory["results"].items()}
+    if (fast := run_summary(res / "fast")) is not None:
+        out["fast"] = {**fast, "command_s": (out["steps"]["fast"] or {}).get("seconds")}
+    out["accuracy"] = {m: run_summary(res / "accuracy" / m) for m in ACCURACY_RUNS}
+    return out
+
+
+def markdown(s: dict) -> str:
+    lines = [f"# GPU node run: {(s['node'] or {}).get('device', '?')}", "",
+             "| step | exit | seconds | limit |", "| --- | ---: | ---: | ---: |"]
+    for name, st in s["steps"].items():
+        lines.append(f"| {name} | {st['rc']} | {st['seconds']:.1f} | {st['limit']} |" if st else f"| {name} | not run | | |")
+    for name, v in s.get("throughput", {}).items():
+        lines.append(f"- throughput {name}: " + (f"{v:,.0f} samples/s" if isinstance(v, float) else str(v)))
+    for name, v in s.get("throughput_ratios", {}).items():
+        lines.append(f"- tokentune / {name}: {v:.2f}x")
+    for name, v in s.get("peak_memory_gb", {}).items():
+        lines.append(f"- peak memory {name}: " + (f"{v:.2f} GB" if isinstance(v, float) else str(v)))
+    if "fast" in s:
+        lines.append(f"- fast: {s['fast']['validation']} in {s['fast']['command_s']} s (whole command)")
+    for name, r in s["accuracy"].items():
+        lines.append(f"- accuracy {name}: " + ("no results" if r is None else
+                     f"{r['validation']}, {r['test_predictions']} test predictions, {r['wall_time_s']:.0f} s"))
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, text: str) -> None:
+    tmp = path.with_name("." + path.name)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(work: str, out: str) -> None:
+    s = summary(Path(work))
+    write(Path(out) / "summary.json", json.dumps(s, indent=2) + "\n")
+    write(Path(out) / "summary.md", markdown(s))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
