@@ -21,7 +21,7 @@ if [ "${1:-}" = --step ]; then  # one step, run by the script itself under `time
     train_args=(model=bert_tiny trainer=cpu trainer.max_epochs=1 trainer.limit_train_batches=1 trainer.limit_val_batches=1
                 data.batch_size=8 tokenizer.vocab_size=300)
   else
-    bench_args=(--steps 250)  # after 100 warm-up steps: steady state, and time left for step 3
+    bench_args=(--steps 200)  # after 100 warm-up steps: steady state, and time left for step 3
     # peak memory needs few steps; eager, so that no method's number includes CUDA-graph pools
     memory_args=(--warmup 10 --steps 40 model.compile=null)
     train_args=()
@@ -63,7 +63,7 @@ bundle=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1" && out=$(cd "$1" && pwd)
 export TT_PY=${PYTHON:-python3} TT_WORK=$(mktemp -d)
 trap 'rm -rf "$TT_WORK"' EXIT
-read -r t_bench t_fast t_acc <<< "${TT_LIMITS:-190 100 240}"
+read -r t_bench t_fast t_acc <<< "${TT_LIMITS:-150 95 225}"
 
 "$TT_PY" -m pip install -q --no-index --no-deps --no-compile --target "$TT_WORK/site" "$bundle"/wheels/*.whl \
   || { echo "error: installing $bundle/wheels failed" >&2; exit 1; }

@@ -126,13 +126,28 @@ class TaskModule(pl.LightningModule):
         # no weight decay on biases and LayerNorm gains (the 1-d parameters), as in BERT
         groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": opt.weight_decay},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
-                                      fused=self.device.type == "cuda")
+        # fused AdamW: one kernel for all parameters. Not under fp16's GradScaler, whose scaled
+        # gradients the fused step unscales only inside itself, after clipping would have run
+        fused = self.device.type == "cuda" and self.trainer.precision != "16-mixed"
+        optimizer = torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, fused=fused)
         total = int(self.trainer.estimated_stepping_batches)
         name = "constant_with_warmup" if opt.scheduler == "constant" else opt.scheduler
         scheduler = get_scheduler(name, optimizer, num_warmup_steps=int(opt.warmup_ratio * total),
                                   num_training_steps=total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        # Lightning's mixed-precision plugin refuses to clip for any optimizer that unscales
+        # gradients itself (fused AdamW), a rule made for fp16's GradScaler; fp16 gets no fused
+        # optimizer (configure_optimizers), so under bf16 and fp32 the gradients are plain and
+        # clipping them directly is what Lightning would do (no host sync: the norm stays on device)
+        if not gradient_clip_val:
+            return
+        if gradient_clip_algorithm == "value":
+            torch.nn.utils.clip_grad_value_(self.parameters(), gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_([p for p in self.parameters() if p.grad is not None],
+                                           gradient_clip_val)
 
     # -- checkpoints -----------------------------------------------------------------------
     @property
