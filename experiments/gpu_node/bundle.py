@@ -46,7 +46,7 @@ def locked(name: str) -> str:
 
 def build_wheels(dest: Path) -> None:
     # pip wheel, not download: antlr4-python3-runtime 4.9.3 exists on PyPI as an sdist only
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--retries", "1",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-qq", "--no-deps", "--retries", "1",
                     "--timeout", "20", "-w", str(dest), *map(locked, WHEELS)], check=True)
 
 

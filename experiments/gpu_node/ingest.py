@@ -93,13 +93,13 @@ def write_runs(dest: Path, title: str, runs: dict[str, dict], run_dirs: dict[str
     dest.mkdir(parents=True, exist_ok=True)
     notes = []
     for name, run in run_dirs.items():
-        tsv = run / "predict" / "SST2.tsv"
+        tsv = run / "SST2.tsv"
         target = dest / predictions.format(name=name)
         if tsv.is_file():
             shutil.copyfile(tsv, target)
         else:
             target.unlink(missing_ok=True)
-            notes.append(f"- {name}: no test predictions (the step ended before `tokentune-predict` did)")
+            notes.append(f"- {name}: no test predictions (the run ended before writing them)")
     write_atomic(dest / "results.json", json.dumps({"title": title, "command": COMMAND, "runs": runs}, indent=2) + "\n")
     write_atomic(dest / "results.md", "\n".join([f"# {title}", "", *head, "", *run_rows(runs, targets), "", *notes]) + "\n")
 

@@ -8,17 +8,17 @@
 #   2. fast.tgz      time to accuracy: experiment=minilm_sst2_fast, the whole command timed, alone
 #   3. accuracy.tgz  MiniLM, full SST-2, 3 epochs: full, adapter, lora, prefix (each its default
 #                    rate) and full with tokenizer=bpe32k (FVT), as parallel processes on the one
-#                    GPU; each run's results.json and GLUE-format test predictions (SST-2.tsv)
+#                    GPU; each run's results.json and GLUE-format test predictions (SST2.tsv)
 # and logs.tgz, summary.json, summary.md: 6 files. `make ingest OUT=...` turns them into the
 # committed result files. Each step has a time limit (TT_LIMITS, seconds: bench fast accuracy).
-# TT_DRY=1 is the CPU dry run of tests/experiments/test_gpu_node.py: tiny model, 1 step.
+# TT_DRY=1 is the CPU dry run of tests/experiments/test_gpu_node.py: tiny model, 1 step (on its 16 rows).
 set -uo pipefail
 if [ "${1:-}" = --step ]; then  # one step, run by the script itself under `timeout`
   step=$2
   if [ -n "${TT_DRY:-}" ]; then
     bench_args=(--device cpu --size tiny --steps 1 --warmup 1)
     memory_args=("${bench_args[@]}")
-    train_args=(model=bert_tiny trainer=cpu trainer.max_epochs=1 trainer.limit_train_batches=1 trainer.limit_val_batches=1
+    train_args=(model=bert_tiny trainer=cpu trainer.max_epochs=1 trainer.limit_train_batches=0.5 trainer.limit_val_batches=1
                 data.batch_size=8 tokenizer.vocab_size=300)
   else
     bench_args=(--steps 200)  # after 100 warm-up steps: steady state, and time left for step 3
@@ -29,19 +29,18 @@ if [ "${1:-}" = --step ]; then  # one step, run by the script itself under `time
   common=(callbacks.progress_bar=none logger=csv)
   res=$TT_WORK/results
   case $step in
-    bench)
-      "$TT_PY" experiments/bench/bench.py --out "$res/bench" "${bench_args[@]}" \
-        && "$TT_PY" experiments/bench/bench.py --out "$res/bench" --setups tokentune \
-             --methods full,adapter,lora,prefix --name memory "${memory_args[@]}" ;;
+    bench)  # the memory table first: eager and short, it is the part that cannot get stuck compiling
+      "$TT_PY" experiments/bench/bench.py --out "$res/bench" --setups tokentune \
+        --methods full,adapter,lora,prefix --name memory "${memory_args[@]}"; rc=$?
+      "$TT_PY" experiments/bench/bench.py --out "$res/bench" "${bench_args[@]}" || rc=1
+      exit $rc ;;
     fast)  # start to final metric, alone on the GPU
       "$TT_PY" train.py experiment=minilm_sst2_fast hydra.run.dir="$res/fast" "${common[@]}" "${train_args[@]}" ;;
-    accuracy/*)  # one accuracy run, then its GLUE-format test predictions
+    accuracy/*)  # one accuracy run; an unlabelled test split gets GLUE-format predictions (SST2.tsv)
       dir=$res/$step
       "$TT_PY" train.py experiment=minilm_sst2 hydra.run.dir="$dir" "${@:3}" "${common[@]}" "${train_args[@]}" \
         || { echo "run.sh: $step failed; once more without torch.compile (model.compile=null)"
-             "$TT_PY" train.py experiment=minilm_sst2 hydra.run.dir="$dir" "${@:3}" "${common[@]}" "${train_args[@]}" model.compile=null; } \
-        && "$TT_PY" -m tokentune.cli_predict hydra.run.dir="$dir/predict" split=test \
-             ckpt_path="$("$TT_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["best_checkpoint"])' "$dir/results.json")" ;;
+             "$TT_PY" train.py experiment=minilm_sst2 hydra.run.dir="$dir" "${@:3}" "${common[@]}" "${train_args[@]}" model.compile=null; } ;;
     accuracy)  # five runs side by side: small models leave the GPU mostly idle
       pids=() rc=0
       for m in full adapter lora prefix; do
@@ -63,7 +62,7 @@ bundle=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1" && out=$(cd "$1" && pwd)
 export TT_PY=${PYTHON:-python3} TT_WORK=$(mktemp -d)
 trap 'rm -rf "$TT_WORK"' EXIT
-read -r t_bench t_fast t_acc <<< "${TT_LIMITS:-150 95 225}"
+read -r t_bench t_fast t_acc <<< "${TT_LIMITS:-180 120 240}"
 
 "$TT_PY" -m pip install -q --no-index --no-deps --no-compile --target "$TT_WORK/site" "$bundle"/wheels/*.whl \
   || { echo "error: installing $bundle/wheels failed" >&2; exit 1; }
@@ -73,9 +72,11 @@ export GLUE_DIR=$bundle/glue TOKENTUNE_CACHE=$TT_WORK/cache TOKENTUNE_COMMIT=$(c
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=disabled TOKENIZERS_PARALLELISM=false
 mkdir -p "$TT_WORK/logs" "$TT_WORK/results" "$TT_WORK/status"
 "$TT_PY" - > "$TT_WORK/status/node.json" <<'PY'
-import json, hydra, omegaconf, torch
+import json, hydra, omegaconf
+from tokentune.run.provenance import environment
+env = environment()
 print(json.dumps({"imports": {"hydra": hydra.__file__, "omegaconf": omegaconf.__file__},
-                  "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}))
+                  "device": env["device"], "environment": env}))
 PY
 
 run_step() {  # run_step NAME LIMIT: the step under its time limit, then its results into OUT

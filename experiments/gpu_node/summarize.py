@@ -27,7 +27,7 @@ def run_summary(run: Path) -> dict | None:
     r = read(run / "results.json")
     if r is None:
         return None
-    predictions = run / "predict" / "SST2.tsv"
+    predictions = run / "SST2.tsv"
     return {"validation": r["validation"], "wall_time_s": r["wall_time_s"], "steps": r["steps"],
             "trainable": r["parameters"]["trainable"], "vocab_size": r.get("vocabulary", {}).get("vocab_size"),
             "test_predictions": (sum(1 for _ in predictions.open()) - 1) if predictions.is_file() else None}

@@ -57,25 +57,32 @@ def evaluate(cfg: DictConfig) -> dict:
     return result
 
 
-def predict(cfg: DictConfig) -> Path:
+def write_predictions(trainer, module, dm, split: str, ckpt_path, out_dir: Path) -> tuple[Path, int]:
+    """`split` run through the checkpoint, written as <TASK>.tsv in GLUE's submission format
+    (index, prediction), rows in the split's own order."""
     import torch
 
     from tokentune.atomic import write_atomic
 
+    task = dm.cfg.task
+    dm.predict_split = split
+    preds = torch.cat(trainer.predict(module, datamodule=dm, ckpt_path=ckpt_path,
+                                       weights_only=True)).tolist()
+    out = out_dir / f"{task.name.upper()}.tsv"
+    rows = ["index\tprediction"]
+    for i, (index, p) in enumerate(zip(dm.indices[split], preds)):
+        value = f"{p:.6f}" if task.kind == "regression" else task.labels[p]
+        rows.append(f"{index if index is not None else i}\t{value}")
+    write_atomic(out, "\n".join(rows) + "\n")
+    return out, len(preds)
+
+
+def predict(cfg: DictConfig) -> Path:
     train_cfg, dm, module, trainer = _restore(cfg)
     task = train_cfg.task
     if task.kind == "causal_lm":
         raise UserError("tokentune-predict writes classification/regression predictions; "
                         "a causal-LM task has none (use tokentune-evaluate for perplexity)")
-    dm.predict_split = cfg.split
-    preds = torch.cat(trainer.predict(module, datamodule=dm, ckpt_path=cfg.ckpt_path,
-                                       weights_only=True)).tolist()
-    indices = dm.indices[cfg.split]
-    out = Path(cfg.paths.output_dir) / f"{task.name.upper()}.tsv"
-    rows = ["index\tprediction"]
-    for i, (index, p) in enumerate(zip(indices, preds)):
-        value = f"{p:.6f}" if task.kind == "regression" else task.labels[p]
-        rows.append(f"{index if index is not None else i}\t{value}")
-    write_atomic(out, "\n".join(rows) + "\n")
-    print(f"wrote {len(preds)} predictions to {out}", flush=True)
+    out, n = write_predictions(trainer, module, dm, cfg.split, cfg.ckpt_path, Path(cfg.paths.output_dir))
+    print(f"wrote {n} predictions to {out}", flush=True)
     return out

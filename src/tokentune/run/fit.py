@@ -87,10 +87,18 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
         best = ckpt or None
         validation = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False,
                                       weights_only=True)[0]
-        test = {}
+        test, predictions = {}, None
         if cfg.test and dm.has_labels("test"):
             test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False,
                                 weights_only=True)[0]
+        elif cfg.test and "test" in cfg.task.splits:
+            # an unlabelled test split (GLUE's) gets its submission file, as run_glue's do_predict
+            if trainer.world_size == 1:
+                from tokentune.run.evaluate import write_predictions
+
+                predictions = str(write_predictions(trainer, module, dm, "test", best, run_dir)[0])
+            else:
+                log.info("test predictions: run tokentune-predict ckpt_path=<best.ckpt> (one process)")
         if writer and best and cfg.finetune.method == "lora" and cfg.finetune.merge_for_inference:
             from tokentune.finetune.lora import export_merged
 
@@ -100,6 +108,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             "task": cfg.task.name, "model": cfg.model.name, "finetune": cfg.finetune.method,
             "tokenizer": cfg.tokenizer.name, "seed": cfg.seed,
             "validation": metrics_to_floats(validation), "test": metrics_to_floats(test),
+            "test_predictions": predictions,
             "best_checkpoint": best,
             "checkpoint_mb": Path(best).stat().st_size / 2**20 if best else None,
             "epochs": trainer.current_epoch, "steps": trainer.global_step,
