@@ -40,7 +40,8 @@ def test_a_tokentune_checkpoint_is_plain_data(checkpoints, name):
     checkpoint = torch.load(checkpoints / name, weights_only=True)  # refuses all but plain data
     # everything a resume needs came through, the run's config among it
     assert {"state_dict", "optimizer_states", "lr_schedulers", "callbacks", "loops",
-            "TaskDataModule", "rng"} <= set(checkpoint)
+            "TaskDataModule"} <= set(checkpoint)
+    assert set(checkpoint["callbacks"]["ResumeState"]) == {"rng", "logged_through"}  # run/resume.py
     assert from_dict(checkpoint["hyper_parameters"]["cfg"]).model.name == "bert_tiny"
     assert read_checkpoint(checkpoints / name)["state_dict"].keys() == checkpoint["state_dict"].keys()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from tokentune.config import TrainConfig
@@ -120,9 +121,13 @@ class TaskDataModule(pl.LightningDataModule):
         if train and self._resume is not None:
             sampler.resume(*self._resume)
             self._resume = None
+        # Each iterator a DataLoader makes draws a seed (for its workers) from `generator`, by
+        # default from torch's global RNG: that would move dropout's stream at every epoch start
+        # and validation, where a resumed fit cannot replay it (see tokentune.run.resume)
+        generator = torch.Generator().manual_seed(self.cfg.seed)
         return DataLoader(data, batch_sampler=sampler, num_workers=cfg.num_workers,
                           pin_memory=cfg.pin_memory, persistent_workers=cfg.num_workers > 0,
-                          collate_fn=self._collate(train))
+                          collate_fn=self._collate(train), generator=generator)
 
     def _collate(self, train: bool):
         """Padding to the longest row or to a bucket width (data.buckets); training rows packed

@@ -8,11 +8,9 @@ torchmetrics objects and are computed once at the end of each evaluation epoch.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import asdict
 from typing import Any, Optional
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -140,12 +138,9 @@ class TaskModule(pl.LightningModule):
         # Lightning's mixed-precision plugin refuses to clip for any optimizer that unscales
         # gradients itself (fused AdamW), a rule made for fp16's GradScaler; fp16 gets no fused
         # optimizer (configure_optimizers), so under bf16 and fp32 the gradients are plain and
-        # clipping them directly is what Lightning would do (no host sync: the norm stays on device)
-        if not gradient_clip_val:
-            return
-        if gradient_clip_algorithm == "value":
-            torch.nn.utils.clip_grad_value_(self.parameters(), gradient_clip_val)
-        else:
+        # clipping them directly is what Lightning would do (trainer.gradient_clip_val, by norm;
+        # no host sync: the norm stays on the device)
+        if gradient_clip_val:
             torch.nn.utils.clip_grad_norm_([p for p in self.parameters() if p.grad is not None],
                                            gradient_clip_val)
 
@@ -159,11 +154,7 @@ class TaskModule(pl.LightningModule):
             from tokentune.finetune.checkpoint import trainable_state_dict
 
             checkpoint["state_dict"] = {f"model.{k}": v for k, v in trainable_state_dict(self.model).items()}
-        # Lightning keeps no RNG state; dropout after a mid-epoch resume must draw what it would have
-        # (tensors, ints and tuples only, so that checkpoints load with weights_only=True)
-        _, keys, pos, has_gauss, gauss = np.random.get_state()
-        checkpoint["rng"] = {"torch": torch.get_rng_state(), "python": random.getstate(),
-                             "numpy": (torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
+        # the RNG states a resumed fit needs are the ResumeState callback's (run/resume.py)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.peft:
@@ -172,12 +163,6 @@ class TaskModule(pl.LightningModule):
             load_trainable_state_dict(self.model, {k.removeprefix("model."): v
                                                    for k, v in checkpoint["state_dict"].items()})
             checkpoint["state_dict"] = self.state_dict()  # Lightning's strict load now finds every key
-        rng = checkpoint.get("rng")
-        if rng and self._trainer is not None and self._trainer.state.fn == "fit":
-            torch.set_rng_state(rng["torch"])
-            random.setstate(rng["python"])
-            keys, pos, has_gauss, gauss = rng["numpy"]
-            np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
 
 
 def _batch_size(batch: dict[str, torch.Tensor]) -> int:

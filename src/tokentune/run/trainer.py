@@ -13,6 +13,7 @@ from tokentune.errors import UserError
 from tokentune.model.metrics import higher_is_better
 from tokentune.run.distributed import build_strategy
 from tokentune.run.progress import RichLossBar, TQDMLossBar
+from tokentune.run.resume import CSVLogger, ResumeState
 
 
 def build_logger(cfg: TrainConfig, run_dir: Path):
@@ -20,7 +21,8 @@ def build_logger(cfg: TrainConfig, run_dir: Path):
     if kind == "none":
         return False
     if kind == "csv":
-        return pl.loggers.CSVLogger(save_dir=str(run_dir), name="logs", version="")
+        # a resumed run keeps the rows its interrupted part logged (Lightning's would delete them)
+        return CSVLogger(save_dir=str(run_dir), name="logs", version="")
     if kind == "tensorboard":
         try:
             return pl.loggers.TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="")
@@ -36,16 +38,19 @@ def build_logger(cfg: TrainConfig, run_dir: Path):
 def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
     c, monitor = cfg.callbacks, f"val/{cfg.task.monitor}"
     mode = "max" if higher_is_better(cfg.task.monitor) else "min"
-    out: list[pl.Callback] = []
+    # the RNG states and logged rows a checkpoint needs for a bit-identical resume (run/resume.py)
+    out: list[pl.Callback] = [ResumeState()]
     if c.checkpoint:
         # Lightning writes checkpoints to a buffer and commits them in one transaction (atomic)
+        # last.ckpt: the state after every validation, or every n training steps. Not the best
+        # callback's save_last alone: since Lightning 2.6 that writes only when a new best is saved
+        every_n = c.every_n_train_steps
         out.append(cb.ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="best",
-                                      monitor=monitor, mode=mode, save_top_k=1, save_last=True,
+                                      monitor=monitor, mode=mode, save_top_k=1, save_last=bool(every_n),
                                       auto_insert_metric_name=False, enable_version_counter=False))
-        if c.every_n_train_steps:
-            out.append(cb.ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="last",
-                                          every_n_train_steps=c.every_n_train_steps, save_top_k=1,
-                                          enable_version_counter=False))
+        out.append(cb.ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="last",
+                                      every_n_train_steps=every_n or None, save_top_k=1,
+                                      enable_version_counter=False))
     if c.early_stopping_patience:
         out.append(cb.EarlyStopping(monitor=monitor, mode=mode, patience=c.early_stopping_patience))
     if c.lr_monitor and cfg.logger.kind != "none":

@@ -1,0 +1,147 @@
+"""What Lightning leaves out of a checkpoint but a bit-identical resumed fit needs (design.md §9).
+
+Lightning itself restores the weights, the optimizer and scheduler states and the loops' counters,
+and, through their state_dict/load_state_dict, the state of the callbacks and of the DataModule
+(which holds the sampler's position and epoch: TaskDataModule.state_dict). Two things it does not:
+
+- The global RNGs (torch CPU and CUDA, numpy, python), from which dropout draws. `ResumeState`
+  saves them with every checkpoint as they are when it is written: a mid-epoch checkpoint is
+  written in on_train_batch_end of the last batch trained, after its optimizer step, and nothing
+  draws from them before the next batch's step (the DataLoaders seed themselves from their own
+  generators, see TaskDataModule._loader; Lightning's sanity check isolates the RNGs; evaluation
+  runs without dropout). A resumed fit sets them back just before its first batch, so nothing
+  that runs while a fit starts (building the model and loaders, restoring) can shift them.
+  Loader workers draw from RNGs of their own, seeded when they start; nothing they run (reading
+  rows, collate, packing) draws from them. Under DDP every rank gets rank 0's states back (the
+  one checkpoint holds those): bit for bit is what a one-process CPU fit gets (tests/run/
+  test_train.py); on GPUs it also takes deterministic kernels.
+- The CSV logger's rows: Lightning's CSV writer deletes metrics.csv when it starts. `CSVLogger`
+  keeps, in a resumed fit, the rows the interrupted one logged up to its checkpoint; the rows of
+  batches it trained after the checkpoint are dropped, since the resumed fit logs them again.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import random
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
+
+from tokentune.atomic import write_atomic
+
+
+def rng_states() -> dict[str, Any]:
+    """The global RNG states as tensors, ints and tuples (a checkpoint loads with weights_only)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
+              "numpy": (torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state()  # this process's device
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate(states["python"])
+    keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state(states["cuda"])
+
+
+class ResumeState(pl.Callback):
+    """Saves the global RNG states and how far the loggers got with each checkpoint; a fit resumed
+    from it gets both back."""
+
+    def __init__(self):
+        self._trainer: Optional[pl.Trainer] = None
+        self._rng: Optional[dict] = None  # restored: set just before the first batch trained
+        self._logged_through: Optional[int] = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        trainer = self._trainer
+        if trainer is None:
+            return {}
+        for logger in trainer.loggers:
+            logger.save()  # the rows logged so far reach the disk with the checkpoint
+        # rows are logged at the count of batches stepped: those at this count or before are the
+        # interrupted fit's (the batch being saved logs its row just after this), later ones
+        # belong to batches a resumed fit trains again
+        return {"rng": rng_states(),
+                "logged_through": trainer.fit_loop.epoch_loop._batches_that_stepped}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._rng = state.get("rng")
+        self._logged_through = state.get("logged_through")
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                logger.keep_through = self._logged_through
+        self._logged_through = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._rng is not None:
+            set_rng_states(self._rng)
+            self._rng = None
+
+
+class CSVLogger(pl.loggers.CSVLogger):
+    """Lightning's CSVLogger, except that a resumed fit keeps the rows logged before its
+    checkpoint (rows whose step is at most `keep_through`, which ResumeState sets); a fresh fit
+    starts the file again, as Lightning's does."""
+
+    keep_through: Optional[int] = None
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ResumableWriter(self.log_dir, self)
+        return self._experiment
+
+
+class _ResumableWriter(ExperimentWriter):
+    def __init__(self, log_dir: str, logger: CSVLogger):
+        self._logger, self._started = logger, False
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        """Lightning deletes metrics.csv here, when the writer is made (the hyperparameters are
+        logged before a fit restores its checkpoint); what to keep is decided at the first save."""
+
+    def save(self) -> None:
+        if self.metrics and not self._started:
+            self._started = True
+            self._start_file()
+        super().save()
+
+    def _start_file(self) -> None:
+        path = Path(self.metrics_file_path)
+        if not path.is_file():
+            return
+        keep, header, rows = self._logger.keep_through, [], []
+        if keep is not None:
+            with path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                header = list(reader.fieldnames or [])
+                rows = [row for row in reader if row.get("step") and int(row["step"]) <= keep]
+        if not rows:
+            path.unlink()
+            return
+        out = io.StringIO(newline="")
+        writer = csv.DictWriter(out, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(path, out.getvalue())
+        self.metrics_keys = header  # new keys later rewrite the file with them, as Lightning does
