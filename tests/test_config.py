@@ -3,14 +3,32 @@ import itertools
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
 from omegaconf.errors import ValidationError
 
-from conftest import run_cli
-from tokentune.config import TrainConfig, validate
+from conftest import CONF, run_cli, run_overrides
+from tokentune.config import TrainConfig, compose as compose_train, validate
 from tokentune.errors import ConfigError
 
-MODELS = ["bert", "gpt2", "minilm", "bert_tiny", "gpt2_tiny"]
-TASKS = ["demo", "sst2", "cola", "rte", "shakespeare"]
+# Every option of every config group, read from the conf/ folders: an option added there is
+# composed here without editing this file. conf/<group>/<option>.yaml; conf/*.yaml are the roots.
+OPTIONS = sorted((str(p.parent.relative_to(CONF)), p.stem) for p in CONF.rglob("*.yaml")
+                 if p.parent != CONF)
+GROUPS = sorted({group for group, _ in OPTIONS})
+MODELS = [option for group, option in OPTIONS if group == "model"]
+TASKS = [option for group, option in OPTIONS if group == "task"]
+# the groups whose options are a schema with the option's name in one field
+NAME_FIELDS = {"model": "name", "task": "name", "tokenizer": "name", "finetune": "method",
+               "logger": "kind"}
+
+
+def test_the_glob_finds_every_group_and_option():
+    # a guard on the glob itself: the README's groups, with the options it names for two of them
+    assert GROUPS == ["callbacks", "debug", "experiment", "finetune", "hparams_search", "hydra",
+                      "hydra/launcher", "logger", "model", "paths", "task", "tokenizer", "trainer"]
+    assert MODELS == ["bert", "bert_tiny", "gpt2", "gpt2_tiny", "minilm"]
+    assert TASKS == ["cola", "demo", "rte", "shakespeare", "sst2"]
 
 
 @pytest.mark.parametrize("model,task", itertools.product(MODELS, TASKS))
@@ -21,13 +39,26 @@ def test_every_model_and_task_composes(compose, model, task):
     assert cfg.optimizer.lr == cfg.finetune.lr  # the method's default rate
 
 
-@pytest.mark.parametrize("group,option", [
-    ("trainer", "gpu"), ("logger", "wandb"), ("logger", "tensorboard"), ("logger", "none"),
-    ("callbacks", "none"), ("debug", "fast_dev_run"), ("debug", "overfit"), ("debug", "limit"),
-    ("experiment", "minilm_sst2")])
-def test_other_groups_compose(compose, group, option):
-    cfg = validate(compose(f"{group}={option}"))
-    assert isinstance(cfg, TrainConfig)
+@pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_of_every_group_composes(tmp_path, cache_dir, group, option):
+    # keep_hydra: hydra/ and hparams_search/ options live (partly) in the hydra node
+    cfg = compose_train(run_overrides(cache_dir, tmp_path) + [f"{group}={option}"], keep_hydra=True)
+    assert cfg.hydra.runtime.choices[group] == option
+    if group == "hparams_search":
+        from hydra_plugins.tokentune_optuna_sweeper._search_space import parse_space
+
+        assert cfg.hydra.sweeper._target_.endswith("tokentune_optuna_sweeper.sweeper.OptunaSweeper")
+        assert parse_space(OmegaConf.to_container(cfg.hydra.sweeper.params)) != {}
+    if group == "hydra/launcher":  # sized from the trainer: trainer=cpu is one device, one node
+        launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+        assert (launcher["nodes"], launcher["tasks_per_node"]) == (1, 1)
+    OmegaConf.resolve(cfg.hydra.run)  # the run dir's name resolves for every option
+    HydraConfig().set_config(cfg)  # as compose() and a run do: ${hydra:...} resolves
+    with open_dict(cfg):
+        del cfg["hydra"]
+    train = validate(cfg)  # every schema's checks pass
+    if group in NAME_FIELDS:
+        assert getattr(getattr(train, group), NAME_FIELDS[group]) == option
 
 
 def test_experiment_overlay_sets_the_paper_settings(compose):

@@ -202,6 +202,100 @@ def test_the_summary_names_trials_still_running(tmp_path, capsys):
     assert "optuna: 1 trial(s) still running count toward n_trials" in out
 
 
+
+def demo_lora_space() -> dict:
+    from hydra_plugins.tokentune_optuna_sweeper._search_space import parse_space
+
+    conf = yaml.safe_load((ROOT / "conf/hparams_search/demo_lora.yaml").read_text())
+    return parse_space(conf["hydra"]["sweeper"]["params"])
+
+
+@pytest.mark.slow
+def test_random_sampler_and_a_direction_against_the_metrics_own(tmp_path, cache_dir):
+    # loss is minimised unless told otherwise: `direction=maximize` must win over the metric
+    sweep = tmp_path / "sweep"
+    proc = run_cli(*sweep_args(cache_dir, sweep, "hydra.sweeper.n_trials=2", "task.monitor=loss",
+                               "hydra.sweeper.sampler=random", "hydra.sweeper.direction=maximize"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ": maximize val/loss with random, 0 of 2 trials done" in proc.stdout
+
+    study = sqlite_study(sweep)
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for t in trials:
+        assert t.value == run_results(t)["validation"]["val/loss"]
+    assert trials[0].value != trials[1].value  # so that the direction picks one
+    best = max(trials, key=lambda t: t.value)
+    assert study.best_trial.number == best.number
+    summary = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert (summary["direction"], summary["best_trial"]) == ("maximize", best.number)
+    # the points are those Optuna's RandomSampler draws with the sweep's seed (hydra.sweeper.seed=0)
+    reference = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    space = demo_lora_space()
+    assert [t.params for t in trials] == [reference.ask(space).params for _ in range(2)]
+
+
+@pytest.mark.parametrize("name, sampler", [
+    ("tpe", optuna.samplers.TPESampler), ("random", optuna.samplers.RandomSampler),
+    ("grid", optuna.samplers.GridSampler)])
+def test_the_sampler_setting_picks_optunas_sampler(name, sampler):
+    from hydra_plugins.tokentune_optuna_sweeper._samplers import make_sampler
+    from hydra_plugins.tokentune_optuna_sweeper._search_space import parse_space
+
+    space = demo_lora_space() if name != "grid" else parse_space(
+        {"finetune.r": {"type": "categorical", "choices": [4, 8, 16]},
+         "finetune.dropout": {"type": "categorical", "choices": [0.0, 0.1]}})
+    made, size = make_sampler(name, 0, space)
+    assert type(made) is sampler or (name == "grid" and isinstance(made, sampler))
+    assert size == (6 if name == "grid" else None)  # the grid caps n_trials at its size
+
+
+@pytest.mark.slow
+def test_a_sweep_in_which_no_trial_completes_exits_2(tmp_path, cache_dir):
+    conf = search_file(tmp_path, "all_fail", {
+        "study_name": "all_fail", "sampler": "grid",
+        "params": {"data.max_length": {"type": "categorical", "choices": [0, 1]}}})
+    sweep = tmp_path / "sweep"
+    proc = run_cli(*sweep_args(cache_dir, sweep, "--config-dir", str(conf), search="all_fail"))
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    trials = sqlite_study(sweep, "all_fail").get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 2
+    first = trials[0].params["data.max_length"]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: no trial of study 'all_fail' completed; the first failure: "
+        f"data.max_length: must be at least 2, got {first}")
+    summary = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert summary["trials"] == {"fail": 2} and "best_trial" not in summary
+    assert "optuna: best" not in proc.stdout
+
+
+def test_a_sweep_on_the_command_line_is_refused(tmp_path, cache_dir):
+    sweep = tmp_path / "sweep"
+    proc = run_cli(*sweep_args(cache_dir, sweep, "seed=1,2"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: seed: a sweep on the command line; with hydra/sweeper=tokentune_optuna put it in "
+        "hydra.sweeper.params"]
+    assert not sweep.exists()  # refused before any study or trial
+
+
+@pytest.mark.parametrize("direction, message", [
+    ("minimize", "study 'demo_lora' in sqlite:///{sweep}/optuna.db was created to maximize, not "
+                 "minimize; choose another study_name or storage"),
+    ("up", "'up' is not minimize or maximize (or null: from task.monitor)"),
+])
+def test_a_direction_the_study_cannot_take_is_one_line(tmp_path, cache_dir, direction, message):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    optuna.create_study(study_name="demo_lora", storage=f"sqlite:///{sweep}/optuna.db",
+                        direction="maximize")  # an earlier sweep's study, on val/accuracy
+    proc = run_cli(*sweep_args(cache_dir, sweep, f"hydra.sweeper.direction={direction}"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: hydra.sweeper.direction: {message.format(sweep=sweep)}"]
+    assert sqlite_study(sweep).get_trials() == []
+
 # -- a real PostgreSQL server -----------------------------------------------------------------
 
 @dataclass
