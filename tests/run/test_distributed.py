@@ -34,15 +34,27 @@ DDP2 = ("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_matches_one_process_with_the_global_batch(compose, tmp_path, cache_dir):
-    common = (*CPU, "trainer.max_epochs=2", "data.max_train_examples=384", "optimizer.lr=3e-3")
+    common = (*CPU, "trainer.max_epochs=2", "data.max_train_examples=384", "optimizer.lr=6e-3")
     one = fit(compose(*common, "trainer=cpu", "data.batch_size=16", run_dir=tmp_path / "single"))
     ddp = run_cli("train.py", *common, *DDP2, "data.batch_size=8", f"paths.cache_dir={cache_dir}",
                   f"hydra.run.dir={tmp_path / 'ddp'}")
     assert ddp.returncode == 0, ddp.stderr
     two = json.loads((tmp_path / "ddp" / "results.json").read_text())
     assert one["steps"] == two["steps"] == 48  # 384 / 16 per step × 2 epochs
-    assert one["validation"]["val/accuracy"] > 0.55  # the comparison is between trained models
+    # the comparison is between trained models: off chance (0.5, ln 2 = 0.693) on the balanced dev set
+    assert one["validation"]["val/accuracy"] > 0.65 and one["validation"]["val/loss"] < 0.65
     assert two["validation"] == pytest.approx(one["validation"], rel=1e-5, abs=1e-6)
+    # and the same final weights, to float rounding (the ranks' gradients are summed in another
+    # order). Not the attention key biases: softmax ignores them, so their gradient is rounding
+    # noise that Adam scales up to full-size steps (1.6e-4 apart here, while the rest stay < 5e-6)
+    weights = [torch.load(tmp_path / run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+               for run in ("single", "ddp")]
+    assert weights[0].keys() == weights[1].keys()
+    compared = [k for k in weights[0] if not k.endswith("attention.self.key.bias")]
+    assert len(compared) == len(weights[0]) - 2  # two layers
+    for name in compared:
+        torch.testing.assert_close(weights[1][name], weights[0][name], rtol=1e-4, atol=1e-5,
+                                   msg=lambda m: f"{name}: {m}")
     # both ranks ran in one run dir; rank 0 alone wrote its files and printed the summary
     assert ddp.stdout.count("run: ") == 1
     assert (tmp_path / "ddp" / "train_ddp_process_1.log").is_file()
