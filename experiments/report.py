@@ -12,13 +12,17 @@ from tokentune.run.provenance import environment, markdown_lines
 
 
 def main(out: str, *runs: str) -> None:
-    rows = ["| run | task | model | method | tokenizer | validation | trainable params | wall time (s) |",
-            "| --- | --- | --- | --- | --- | --- | ---: | ---: |"]
+    rows = ["| run | task | model | method | tokenizer | vocab size | validation | trainable params | "
+            "total params | checkpoint (MB) | wall time (s) |",
+            "| --- | --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |"]
     for run in runs:
         r = json.loads((Path(run) / "results.json").read_text())
         val = ", ".join(f"{k.split('/')[1]} {v:.4f}" for k, v in sorted(r["validation"].items()))
-        rows.append(f"| {Path(run).name} | {r['task']} | {r['model']} | {r['finetune']} | "
-                    f"{r['tokenizer']} | {val} | {r['parameters']['trainable']:,} | {r['wall_time_s']:.0f} |")
+        vocab, ckpt = r.get("vocabulary", {}).get("vocab_size"), r.get("checkpoint_mb")
+        rows.append(f"| {Path(run).name} | {r['task']} | {r['model']} | {r['finetune']} | {r['tokenizer']} | "
+                    f"{'' if vocab is None else f'{vocab:,}'} | {val} | {r['parameters']['trainable']:,} | "
+                    f"{r['parameters']['total']:,} | {'' if ckpt is None else f'{ckpt:.1f}'} | "
+                    f"{r['wall_time_s']:.0f} |")
     Path(out).write_text("\n".join(["# Results", "", *markdown_lines(environment()), "", *rows]) + "\n")
     print(Path(out).read_text())
 

@@ -62,7 +62,7 @@ class TaskDataModule(pl.LightningDataModule):
         self.base_tokenizer = load_base_tokenizer(cfg.model)
         self.tokenizer = load_or_build(cfg.tokenizer, base_tokenizer=self.base_tokenizer,
                                        family=cfg.model.family, corpus=self.texts["train"],
-                                       cache_dir=Path(cfg.paths.cache_dir) / "vocab")
+                                       splits=self.texts, cache_dir=Path(cfg.paths.cache_dir) / "vocab")
         key = fingerprint(task_fingerprint(task), tokenizer_fingerprint(self.tokenizer),
                           cfg.data.max_length)
         cache = Path(cfg.paths.cache_dir) / "data" / task.name

@@ -49,11 +49,16 @@ class TaskModule(pl.LightningModule):
         if new_vocab:
             from tokentune.vocab.induction import induce_embeddings
 
-            self.induction_stats = induce_embeddings(model, base, tok, self.cfg.tokenizer.induction,
-                                                     seed=self.cfg.seed)
+            # on its own RNG stream: resizing draws random rows, and the dropout masks of training
+            # must not depend on the vocabulary (a trimmed run then trains exactly as the untrimmed)
+            with torch.random.fork_rng(devices=[]):
+                self.induction_stats = induce_embeddings(model, base, tok, self.cfg.tokenizer.induction,
+                                                         seed=self.cfg.seed)
         model.train()  # from_pretrained returns eval mode; Lightning keeps modes as it finds them
+        # trimmed rows are the backbone's own: under PEFT they stay frozen, as untrimmed ones would
+        induced = new_vocab and self.cfg.tokenizer.mode != "trim"
         self.model = apply(self.cfg.finetune, model, family=self.cfg.model.family,
-                           task_kind=self.cfg.task.kind, train_embeddings=new_vocab,
+                           task_kind=self.cfg.task.kind, train_embeddings=induced,
                            max_length=self.cfg.data.max_length)
         self.parameter_report = parameter_report(self.model)
         log.info("parameters: %s", format_parameter_report(self.parameter_report))

@@ -4,8 +4,8 @@
 
 kind=pretrained (mode replace) returns the backbone's tokenizer itself. Anything else is keyed by
 a sha256 of what decides the result — the resolved pipeline (normalizer, pre-tokenizer, model,
-trainer settings, special tokens, post-processor), the family, the backbone tokenizer (extend
-mode), the corpus text and the `tokenizers` version — and trained only when that key is not in
+trainer settings, special tokens, post-processor), the family, the backbone tokenizer (extend and
+trim modes), the corpus text and the `tokenizers` version — and trained only when that key is not in
 the cache (see `vocab.cache` for the locking and atomic write). The trainer stops where the corpus
 runs out of merges: the size reached is logged and recorded, never padded to `vocab_size`.
 """
@@ -29,6 +29,7 @@ from tokentune.vocab.corpus import Corpus, gather
 from tokentune.vocab.extend import add_words, choose_words, count_words
 from tokentune.vocab.pipeline import FAMILIES, MODEL_INPUT_NAMES, Pipeline, resolve
 from tokentune.vocab.spec import TokenizerConfig
+from tokentune.vocab.trim import count_tokens, trim
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ class BuildInfo:
     mode: str
     built: bool
     vocab_size: int  # tokens reached, special tokens included
-    requested: int | None = None  # vocab_size asked for (replace) / extend_tokens (extend)
-    added: int = 0  # extend mode: words added
+    requested: int | None = None  # vocab_size (replace) / extend_tokens (extend) / max_tokens (trim)
+    added: int = 0  # extend mode: words added; trim mode: minus the tokens removed
     seconds: float = 0.0  # training time when it was built
     corpus_texts: int = 0
     corpus_chars: int = 0
@@ -66,30 +67,37 @@ def as_spec(spec: Any) -> TokenizerConfig:
 
 
 def load_or_build(spec: Any, *, base_tokenizer, family: str, corpus: Iterable[str] | None,
-                  cache_dir: str | Path):
+                  cache_dir: str | Path, splits: dict[str, list[str]] | None = None):
     """The run's tokenizer (a transformers PreTrainedTokenizerFast); see load_or_build_info."""
     return load_or_build_info(spec, base_tokenizer=base_tokenizer, family=family, corpus=corpus,
-                              cache_dir=cache_dir)[0]
+                              cache_dir=cache_dir, splits=splits)[0]
 
 
 def load_or_build_info(spec: Any, *, base_tokenizer, family: str, corpus: Iterable[str] | None,
-                       cache_dir: str | Path):
-    """(tokenizer, BuildInfo). `corpus` is the task's train texts (pairs: both sides as texts)."""
+                       cache_dir: str | Path, splits: dict[str, list[str]] | None = None):
+    """(tokenizer, BuildInfo). `corpus` is the task's train texts (pairs: both sides as texts);
+    `splits` the text of every split, for tokenizer.corpus.splits."""
     spec = as_spec(spec)
     if family not in FAMILIES:
         raise ConfigError("model.family", f"'{family}' is not one of {FAMILIES}")
     if not spec.trains:
         return base_tokenizer, BuildInfo(spec.name, spec.kind, spec.mode, built=False,
                                          vocab_size=len(base_tokenizer))
-    data = gather(spec.corpus, corpus)
+    data = gather(spec.corpus, corpus, splits)
     max_len = int(base_tokenizer.model_max_length)
+    base_sha = hashlib.sha256(base_tokenizer.backend_tokenizer.to_str().encode()).hexdigest()
     if spec.mode == "extend":
         label = "extend"
         recipe: dict[str, Any] = {
-            "base": hashlib.sha256(base_tokenizer.backend_tokenizer.to_str().encode()).hexdigest(),
-            "extend_tokens": spec.extend_tokens, "min_frequency": spec.min_frequency,
+            "base": base_sha, "extend_tokens": spec.extend_tokens, "min_frequency": spec.min_frequency,
             "wrapper": _base_wrapper_kwargs(base_tokenizer, family)}
         make = lambda: _extend(spec, base_tokenizer, family, data)  # noqa: E731
+    elif spec.mode == "trim":
+        label = "trim"
+        recipe = {"base": base_sha, "specials": list(base_tokenizer.all_special_tokens),
+                  "max_tokens": spec.max_tokens, "min_frequency": spec.min_frequency,
+                  "wrapper": _base_wrapper_kwargs(base_tokenizer, family)}
+        make = lambda: _trim(spec, base_tokenizer, family, data)  # noqa: E731
     else:
         label = spec.kind
         pipe = resolve(spec, family)
@@ -193,3 +201,17 @@ def _extend(spec: TokenizerConfig, base, family: str, data: Corpus):
              f"{len(base):,}", f"{len(words):,}", f"{len(wrapper):,}", time.perf_counter() - start,
              ", ".join(words[:8]))
     return wrapper, {"requested": spec.extend_tokens, "added": len(words), "wrapper": kwargs}
+
+
+def _trim(spec: TokenizerConfig, base, family: str, data: Corpus):
+    start = time.perf_counter()
+    backend = base.backend_tokenizer
+    counts = count_tokens(backend, data.texts)
+    trimmed = trim(backend, counts, base.all_special_tokens, max_tokens=spec.max_tokens,
+                   min_frequency=spec.min_frequency)
+    kwargs = _base_wrapper_kwargs(base, family)
+    wrapper = cache.wrap(trimmed, kwargs)
+    log.info("vocab %s: %s → %s tokens (%s produced on %s texts: %s) in %.1f s", spec.name,
+             f"{len(base):,}", f"{len(wrapper):,}", f"{len(counts):,}", f"{len(data.texts):,}",
+             "; ".join(data.sources), time.perf_counter() - start)
+    return wrapper, {"requested": spec.max_tokens, "added": len(wrapper) - len(base), "wrapper": kwargs}

@@ -50,14 +50,23 @@ def read_lines(path: Path) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def gather(config: CorpusConfig, task_texts: Iterable[str] | None) -> Corpus:
-    """The task's texts (if include_task) then each file's lines, cut at max_chars."""
+def gather(config: CorpusConfig, task_texts: Iterable[str] | None,
+           split_texts: dict[str, list[str]] | None = None) -> Corpus:
+    """The task's texts (if include_task), those of config.splits, then each file's lines, cut at
+    max_chars. `split_texts`: the task's text per split, labels dropped."""
     texts: list[str] = []
     sources: list[str] = []
     if config.include_task and task_texts is not None:
         task = [t for t in task_texts if t and t.strip()]
         texts += task
         sources.append(f"task train split ({len(task):,} texts)")
+    for split in config.splits:
+        if split not in (split_texts or {}):
+            raise ConfigError(f"{KEY}.splits", f"'{split}' is not a split of this task (it has "
+                              f"{sorted(split_texts or {})}); remove it from tokenizer.corpus.splits")
+        extra = [t for t in split_texts[split] if t and t.strip()]
+        texts += extra
+        sources.append(f"task {split} split ({len(extra):,} texts)")
     for name in config.files:
         path = Path(name).expanduser()
         if not path.is_file():

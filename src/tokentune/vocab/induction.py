@@ -1,6 +1,7 @@
 """Token embeddings for a new vocabulary, induced from the backbone's old ones.
 
-Each new row gets, in this order:
+A vocabulary made only of old tokens (trim mode) takes every row from the old token of the same
+text, whatever the method. Otherwise each new row gets, in this order:
 - kept: ids below the first difference between the vocabularies hold the same token (all old
   ids in extend mode), so the old row stays, whatever the method;
 - special: the old row of the same role ([CLS] → [CLS]; a pad with no old pad → old eos, ...),
@@ -11,7 +12,8 @@ Each new row gets, in this order:
   (Fast Vocabulary Transfer, Gee et al. 2022);
 - random: nothing usable, or method random → a draw from a normal with the old rows' mean and
   full covariance (the spread of real rows, not transformers' 1e-9-scaled "mean resizing").
-method copy = kept/special/copy, then random. Means are taken in float64 and cast once.
+method copy = kept/special/copy, then random. Means are taken in float64 and cast once. An output
+layer's bias (BERT's LM head) follows its rows wherever a row is taken from an old one.
 """
 from __future__ import annotations
 
@@ -51,12 +53,20 @@ def induce_embeddings(model, old_tokenizer, new_tokenizer, method: str = "fvt", 
     out = model.get_output_embeddings()
     untied_out = out is not None and out.weight is not emb.weight and out.weight.shape[0] == old_w.shape[0]
     new_out = _rows(out.weight.detach().to("cpu")[:n_old], plan, gen) if untied_out else None
+    bias = getattr(out, "bias", None)
+    old_bias = bias.detach().to("cpu").clone() if bias is not None and bias.shape[0] == old_w.shape[0] else None
 
     model.resize_token_embeddings(n_new, mean_resizing=False)  # also re-ties GPT-2's head
     with torch.no_grad():
         model.get_input_embeddings().weight.copy_(new_w)
         if new_out is not None:
             model.get_output_embeddings().weight.copy_(new_out)
+        if old_bias is not None:  # resizing keeps bias[:n], which only fits rows that did not move
+            new_bias = model.get_output_embeddings().bias
+            dst = [i for i, p in enumerate(plan) if p[0] in ("kept", "special", "copied")]
+            src = torch.tensor([plan[i][1] for i in dst], dtype=torch.long)
+            new_bias[torch.tensor(dst, dtype=torch.long, device=new_bias.device)] = \
+                old_bias[src].to(new_bias.device)
     _update_special_ids(model, new_tokenizer)
 
     stats: dict = {"method": method, "old_size": n_old, "new_size": n_new}
@@ -87,6 +97,9 @@ def _plan(old_tok, new_tok, method: str) -> list[tuple]:
     tokens: list[str | None] = [None] * n_new
     for token, i in new_vocab.items():
         tokens[i] = token
+    old_vocab = old_tok.get_vocab()
+    if all(t is not None and t in old_vocab for t in tokens):
+        return [("kept", i) if old_vocab[t] == i else ("copied", old_vocab[t]) for i, t in enumerate(tokens)]
     old_tokens = old_tok.convert_ids_to_tokens(list(range(len(old_tok))))
     kept = 0
     while kept < min(len(old_tokens), n_new) and tokens[kept] == old_tokens[kept]:

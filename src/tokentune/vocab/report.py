@@ -7,6 +7,9 @@ punctuation) on the raw text. Per split:
 - words_kept_whole: share of word occurrences covered by exactly one (known) token.
 Vocabulary: size, overlap with the base (non-special tokens whose text, markers undone, is a
 base token at the same word position) and embedding parameters (vocab × dim).
+Against the base (a different tokenizer only), per split, as shares of the base's tokens:
+- changed: no new token has the same text and the same span (a trimmed vocabulary: 0 on its corpus);
+- became_unknown: a known base token now inside an unknown one.
 """
 from __future__ import annotations
 
@@ -34,14 +37,38 @@ def vocab_report(tokenizer, base_tokenizer, texts: dict[str, list[str]], embeddi
     }
     report["base_splits"] = report["splits"] if same else \
         {split: split_stats(base_tokenizer, t) for split, t in texts.items()}
+    if not same:
+        report["vs_base"] = {split: vs_base(tokenizer, base_tokenizer, t) for split, t in texts.items()}
     return report
 
 
-def split_stats(tokenizer, texts: list[str]) -> dict:
+def vs_base(tokenizer, base_tokenizer, texts: list[str]) -> dict:
+    new, old = (_backend(t).encode_batch(texts, add_special_tokens=False) for t in (tokenizer, base_tokenizer))
+    unk, base_unk = tokenizer.unk_token, base_tokenizer.unk_token
+    n_old = changed = became_unknown = 0
+    for e_new, e_old in zip(new, old, strict=True):
+        same = set(zip(e_new.offsets, e_new.tokens))
+        unknown = [span for span, t in same if t == unk]
+        for span, token in zip(e_old.offsets, e_old.tokens):
+            n_old += 1
+            if (span, token) in same:
+                continue
+            changed += 1
+            if token != base_unk and any(s <= span[0] and span[1] <= e for s, e in unknown):
+                became_unknown += 1
+    return {"base_tokens": n_old, "changed": changed / max(n_old, 1),
+            "became_unknown": became_unknown / max(n_old, 1)}
+
+
+def _backend(tokenizer) -> Tokenizer:
     backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
     backend.no_padding()
     backend.no_truncation()
-    encs = backend.encode_batch(texts, add_special_tokens=False)
+    return backend
+
+
+def split_stats(tokenizer, texts: list[str]) -> dict:
+    encs = _backend(tokenizer).encode_batch(texts, add_special_tokens=False)
     words = _word_splitter().encode_batch(texts)
     ids = np.fromiter((i for e in encs for i in e.ids), dtype=np.int64)
     lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
@@ -126,6 +153,10 @@ def format_report(report: dict) -> str:
             lines.append(f"| {who} | {split} | {s['texts']:,} | {s['tokens']:,} | {s['unk_rate']:.2%} | "
                          f"{s['fertility']:.3f} | {s['mean_length']:.1f} | {s['p95_length']:.0f} | "
                          f"{s['words_kept_whole']:.1%} |")
+    if "vs_base" in report:
+        lines += ["", "| split | base tokens | changed | became unknown |", "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {split} | {v['base_tokens']:,} | {v['changed']:.2%} | {v['became_unknown']:.2%} |"
+                  for split, v in report["vs_base"].items()]
     return "\n".join(lines)
 
 

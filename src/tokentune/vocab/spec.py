@@ -14,7 +14,7 @@ from typing import List, Optional  # OmegaConf schemas: the typing forms every 2
 from tokentune.errors import check
 
 KINDS = ("pretrained", "bpe", "byte_bpe", "wordpiece", "unigram")
-MODES = ("replace", "extend")
+MODES = ("replace", "extend", "trim")
 INDUCTIONS = ("fvt", "copy", "random")
 # Parts are named like the `tokenizers` classes; "none" = no such part. A normalizer or
 # pre-tokenizer may chain several with "+" (a `Sequence`), e.g. "nfkc+lowercase", "bert+metaspace".
@@ -38,19 +38,27 @@ class CorpusConfig:
     files: List[str] = field(default_factory=list)  # extra UTF-8 text files, one text per line
     include_task: bool = True  # the task's train split (what the caller passes as `corpus`)
     max_chars: Optional[int] = None  # cap on the corpus size, in characters, first texts first
+    # trim mode: the unlabelled text of these task splits too (e.g. [validation, test]), so the
+    # trimmed model reads them exactly as the backbone did
+    splits: List[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         check(self.max_chars is None or self.max_chars > 0, "tokenizer.corpus.max_chars",
               f"must be a positive number of characters or null, got {self.max_chars}")
         check(self.include_task or len(self.files) > 0, "tokenizer.corpus",
               "include_task=false needs at least one file in tokenizer.corpus.files")
+        check(len(set(self.splits)) == len(self.splits) and "train" not in self.splits,
+              "tokenizer.corpus.splits", f"{self.splits}: name each split once, and not train "
+              "(include_task already brings it)")
 
 
 @dataclass
 class TokenizerConfig:
     name: str = "pretrained"
     kind: str = "pretrained"  # pretrained | bpe | byte_bpe | wordpiece | unigram
-    mode: str = "replace"  # replace: a new vocabulary; extend: the backbone's + extend_tokens words
+    # replace: a new vocabulary; extend: the backbone's + extend_tokens words; trim: the backbone's
+    # restricted to the tokens it produces on the corpus (exact there; embedding rows copied)
+    mode: str = "replace"
     vocab_size: int = 32000  # an upper bound: the trainer stops earlier on a small corpus (replace)
     # BPE/WordPiece merges and extend-mode words seen fewer times are skipped (Unigram has no such
     # setting); 0, the trainers' default, reproduces design.md's 19,314 tokens on SST-2
@@ -63,15 +71,24 @@ class TokenizerConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     induction: str = "fvt"  # fvt | copy | random: how new embedding rows are initialised
     extend_tokens: int = 2000  # extend mode: how many words to add
+    # trim mode: at most this many tokens in all (None = every token the corpus produces). Not
+    # vocab_size: its 32,000 default would silently cut GPT-2's 50,257 on a large corpus
+    max_tokens: Optional[int] = None
     show_progress: bool = True  # the trainers' progress bars (does not change the result)
 
     def __post_init__(self) -> None:
         check(self.kind in KINDS, "tokenizer.kind", f"'{self.kind}' is not one of {KINDS}")
         check(self.mode in MODES, "tokenizer.mode", f"'{self.mode}' is not one of {MODES}")
         check(self.mode == "replace" or self.kind == "pretrained", "tokenizer.mode",
-              f"extend adds whole words to the backbone's own tokenizer, so it needs "
+              f"{self.mode} {'adds whole words to' if self.mode == 'extend' else 'cuts down'} the "
+              f"backbone's own tokenizer, so it needs "
               f"tokenizer.kind=pretrained (got kind={self.kind}); use mode=replace to train a "
               f"new {self.kind} vocabulary")
+        check(self.max_tokens is None or self.mode == "trim", "tokenizer.max_tokens",
+              f"caps a trimmed vocabulary (mode=trim), not mode={self.mode}; use "
+              "tokenizer.vocab_size")
+        check(self.max_tokens is None or self.max_tokens > 0, "tokenizer.max_tokens",
+              f"must be a positive number of tokens or null, got {self.max_tokens}")
         check(self.vocab_size > 0, "tokenizer.vocab_size",
               f"must be a positive number of tokens, got {self.vocab_size}")
         check(self.min_frequency >= 0, "tokenizer.min_frequency",
@@ -102,4 +119,4 @@ class TokenizerConfig:
     @property
     def trains(self) -> bool:
         """Whether this spec builds anything (the backbone's tokenizer unchanged does not)."""
-        return self.kind != "pretrained" or self.mode == "extend"
+        return self.kind != "pretrained" or self.mode != "replace"
