@@ -47,3 +47,14 @@ def build(request, gpt2_old, corpus, vocab_cache):
                                   cache_dir=cache_dir or vocab_cache)
 
     return _build
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: the same float summation order in the runs a test compares."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -28,12 +28,7 @@ FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
 OUTSIDE = "😀ж中ß€Qxyzkwv"
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")  # exact float comparisons
 
 
 @pytest.fixture(scope="module")
