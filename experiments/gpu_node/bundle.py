@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tokentune.errors import UserError  # noqa: E402
+from tokentune.run.provenance import commit  # noqa: E402
 
 LOCK = ROOT / "docker" / "requirements.lock"
 # What `python train.py` and the bench import beyond the CUDA image's packages (checked by
@@ -82,14 +83,6 @@ def copy_sst2(glue_dir: Path, dest: Path, rows: int | None) -> None:
 
 def size_mib(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
-
-
-def commit() -> str:
-    def git(*args):
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-
-    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
-    return (git("rev-parse", "--short", "HEAD") or "unknown") + dirty
 
 
 def main(argv: list[str] | None = None) -> Path:

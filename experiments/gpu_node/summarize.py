@@ -2,15 +2,16 @@
 
 usage: python experiments/gpu_node/summarize.py WORK OUT   (run.sh calls it after each step)
 Reads WORK/status/ (each step's exit status and wall time, the node's device) and the result files
-under WORK/results/; the numbers come straight from those files. Standard library only: it runs
-on the node before anything else is known to work.
+under WORK/results/; the numbers come straight from those files. Standard library and
+tokentune.atomic only: it runs on the node before anything else is known to work.
 """
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
+
+from tokentune.atomic import write_atomic
 
 STEPS = ("bench", "fast", "accuracy")
 ACCURACY_RUNS = ("full", "adapter", "lora", "prefix", "bpe32k")
@@ -68,16 +69,10 @@ def markdown(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, text: str) -> None:
-    tmp = path.with_name("." + path.name)
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main(work: str, out: str) -> None:
     s = summary(Path(work))
-    write(Path(out) / "summary.json", json.dumps(s, indent=2) + "\n")
-    write(Path(out) / "summary.md", markdown(s))
+    write_atomic(Path(out) / "summary.json", json.dumps(s, indent=2) + "\n")
+    write_atomic(Path(out) / "summary.md", markdown(s))
 
 
 if __name__ == "__main__":

@@ -15,19 +15,22 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
 
+def commit() -> str:
+    """The checkout's short commit, +dirty when tracked files differ from it."""
+    # a copy of the checkout without .git (an offline GPU node) is told its commit by whoever made it
+    if os.environ.get("TOKENTUNE_COMMIT"):
+        return os.environ["TOKENTUNE_COMMIT"]
+    dirty = "+dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    return (_git("rev-parse", "--short", "HEAD") or "unknown") + dirty
+
+
 def environment() -> dict:
     """The GPU's name (or the CPU's), the commit (+dirty when tracked files differ), versions."""
     import torch
 
-    # a copy of the checkout without .git (an offline GPU node) is told its commit by whoever made it
-    if os.environ.get("TOKENTUNE_COMMIT"):
-        commit = os.environ["TOKENTUNE_COMMIT"]
-    else:
-        dirty = "+dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
-        commit = (_git("rev-parse", "--short", "HEAD") or "unknown") + dirty
     device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
               else f"CPU only ({platform.machine()}, {os.cpu_count()} cores)")
-    return {"device": device, "commit": commit,
+    return {"device": device, "commit": commit(),
             "python": platform.python_version(),
             "packages": {p: metadata.version(p) for p in PACKAGES}}
 
