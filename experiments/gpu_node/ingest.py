@@ -146,16 +146,20 @@ def ingest(out: Path, readme: Path, exp: Path = EXP) -> str:
             block.append("")
         if memory:
             full = memory["results"].get("tokentune", {}).get("peak_memory_gb")
+            # the memory run is eager and short, but its samples/s is still tokentune's speed
+            # without torch.compile: the number to read when the compiled one is missing
             block += ["**Peak GPU memory per method** (eager, BERT-base size, batch 32):", "",
-                      f"| method | peak memory (GB) | ÷ full | target |", "| --- | ---: | ---: | --- |"]
+                      "| method | peak memory (GB) | ÷ full | target | samples/s, eager |",
+                      "| --- | ---: | ---: | --- | ---: |"]
             for name, r in memory["results"].items():
                 peak = r.get("peak_memory_gb")
                 share = peak / full if peak and full else None
                 target = ""
                 if name in ("tokentune+lora", "tokentune+adapter") and share is not None:
                     target = f"≤ {MEMORY_TARGET} " + ("met" if share <= MEMORY_TARGET else "**missed**")
+                speed = f"{r['samples_per_s']:,.0f}" if "samples_per_s" in r else ""
                 block.append(f"| {name} | {'failed' if peak is None else f'{peak:.2f}'} | "
-                             f"{'' if share is None else f'{share:.2f}'} | {target} |")
+                             f"{'' if share is None else f'{share:.2f}'} | {target} | {speed} |")
             block.append("")
 
         # 2. time to accuracy
