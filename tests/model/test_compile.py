@@ -1,4 +1,4 @@
-"""model.compile: in place, in one graph, the shapes it specialises on, a clear failure."""
+"""model.compile: per transformer block, in place, one graph for every shape, a clear failure."""
 import copy
 
 import pytest
@@ -12,7 +12,7 @@ from tokentune.finetune.apply import apply
 from tokentune.finetune.config import AdapterConfig, FullConfig, LoraConfig
 from tokentune.model import compile as compile_mod
 from tokentune.model.backbone import load_backbone
-from tokentune.model.compile import compile_encoder, fixed_widths
+from tokentune.model.compile import compile_blocks, fixed_widths, repeated_blocks
 from tokentune.model.packed import block_mask, transformers_model
 
 TINY = {"vocab_size": 300, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -29,29 +29,67 @@ def inductor_works() -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not inductor_works(), reason="torch.compile unavailable here (dynamo or a C++ compiler)")
-def test_inductor_compiled_encoder_matches_eager():
-    """Inductor's CPU code for one bucket shape (about 40 s to build): same loss and gradients,
-    same parameter names. On a GPU the same call emits Triton kernels and, with
-    mode=reduce-overhead, CUDA graphs (tests/run/test_speed.py, GPU-marked)."""
+def test_inductor_compiled_blocks_match_eager_with_one_graph_for_all_widths():
+    """Inductor's CPU code (about 30 s to build): same loss and gradients, same parameter names,
+    and one graph that both blocks and all three bucket widths reuse. On a GPU the same call emits
+    Triton kernels and, with mode=reduce-overhead, CUDA graphs (tests/run/test_speed.py, GPU-marked)."""
+    from torch._dynamo.utils import counters
+
     task = TaskConfig(name="t", splits={"train": {"path": "x"}}, labels=["a", "b"])
     eager = load_backbone(ModelConfig(name="tiny", family="bert", config=TINY), task, pad_token_id=0,
                           seed=0).eval()
     compiled = copy.deepcopy(eager)
-    compile_encoder(compiled, "default", widths=[32], device=torch.device("cpu"))
+    torch._dynamo.reset()
+    counters.clear()
+    compile_blocks(compiled, "default", widths=[16, 24, 40], device=torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
-    feats = [{"input_ids": torch.randint(1, 300, (n,), generator=gen), "labels": torch.tensor(n % 2)}
-             for n in (5, 17, 30, 9, 22, 3, 12, 28)]
-    batch = collate(feats, pad_id=0, widths=[32])
-    results = []
-    for m in (eager, compiled):
-        out = m(**batch)
-        out.loss.backward()
-        results.append((out.loss.detach(), {k: p.grad for k, p in m.named_parameters()}))
-    (loss_e, grads_e), (loss_c, grads_c) = results
-    assert loss_c.item() == pytest.approx(loss_e.item(), rel=1e-5)
-    assert list(compiled.state_dict()) == list(eager.state_dict())  # no `_orig_mod.` prefix
-    for name in grads_e:
-        torch.testing.assert_close(grads_c[name], grads_e[name], rtol=1e-4, atol=1e-5, msg=name)
+    try:
+        # no width equal to a weight's size (32): dynamo would give both one symbol, a static one
+        for width, lengths in ((40, (5, 17, 30, 9, 22, 3, 12, 38)), (16, (5, 15, 3, 9)), (24, (20, 2))):
+            feats = [{"input_ids": torch.randint(1, 300, (n,), generator=gen), "labels": torch.tensor(n % 2)}
+                     for n in lengths]
+            batch = collate(feats, pad_id=0, widths=[width])
+            results = []
+            for m in (eager, compiled):
+                m.zero_grad()
+                out = m(**batch)
+                out.loss.backward()
+                results.append((out.loss.detach(), {k: p.grad for k, p in m.named_parameters()}))
+            (loss_e, grads_e), (loss_c, grads_c) = results
+            assert loss_c.item() == pytest.approx(loss_e.item(), rel=1e-5)
+            for name in grads_e:
+                torch.testing.assert_close(grads_c[name], grads_e[name], rtol=1e-4, atol=1e-5, msg=name)
+        assert counters["stats"]["unique_graphs"] == 1  # one block graph, symbolic in batch and width
+        assert list(compiled.state_dict()) == list(eager.state_dict())  # no `_orig_mod.` prefix
+    finally:
+        torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("family,block", [("bert", "BertLayer"), ("gpt2", "GPT2Block")])
+@pytest.mark.parametrize("method", ["full", "lora", "adapter"])
+def test_blocks_are_compiled_one_by_one(family, method, block):
+    config = TINY if family == "bert" else {"vocab_size": 300, "n_embd": 32, "n_layer": 2, "n_head": 2,
+                                            "n_positions": 64}
+    task = TaskConfig(name="t", splits={"train": {"path": "x"}}, labels=["a", "b"])
+    model = load_backbone(ModelConfig(name="tiny", family=family, config=config), task, pad_token_id=0,
+                          seed=0)
+    cfg = {"full": FullConfig, "lora": LoraConfig, "adapter": AdapterConfig}[method]()
+    model = apply(cfg, model, family=family, task_kind="classification")
+    blocks = repeated_blocks(model)
+    assert [type(b).__name__ for b in blocks] == [block, block]
+    compile_blocks(model, "default", widths=[32], device=torch.device("cpu"))
+    compiled = [m for m in model.modules() if m._compiled_call_impl is not None]
+    assert compiled == blocks  # the blocks, and nothing around them
+
+
+def test_model_without_known_blocks_is_compiled_whole(caplog):
+    task = TaskConfig(name="t", splits={"train": {"path": "x"}}, labels=["a", "b"])
+    model = load_backbone(ModelConfig(name="tiny", family="bert", config=TINY), task, pad_token_id=0,
+                          seed=0)
+    model._no_split_modules = None
+    compile_blocks(model, "default", widths=[32], device=torch.device("cpu"))
+    assert [m for m in model.modules() if m._compiled_call_impl is not None] == [model.base_model]
+    assert "no repeated transformer blocks found in BertForSequenceClassification" in caplog.text
 
 
 @pytest.mark.parametrize("overrides,widths", [

@@ -16,7 +16,7 @@ import torch
 
 from tokentune.config import TrainConfig
 from tokentune.model.metrics import build_metrics
-from tokentune.model.packed import packed_forward
+from tokentune.model.packed import packed_forward, padding_block_mask
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,10 @@ class TaskModule(pl.LightningModule):
         self.parameter_report = parameter_report(self.model)
         log.info("parameters: %s", format_parameter_report(self.parameter_report))
         if self.cfg.model.compile:
-            from tokentune.model.compile import compile_encoder, fixed_widths
+            from tokentune.model.compile import compile_blocks, fixed_widths
 
-            compile_encoder(self.model, self.cfg.model.compile, widths=fixed_widths(self.cfg),
-                            device=self.trainer.strategy.root_device)
+            compile_blocks(self.model, self.cfg.model.compile, widths=fixed_widths(self.cfg),
+                           device=self.trainer.strategy.root_device)
 
     def forward(self, batch: dict[str, torch.Tensor]):
         if self.cfg.model.compile == "reduce-overhead":
@@ -76,6 +76,9 @@ class TaskModule(pl.LightningModule):
             return packed_forward(self.model, batch, family=self.cfg.model.family)
         if self.cfg.task.kind == "causal_lm":
             batch = {**batch, "labels": batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)}
+        if self.cfg.finetune.method != "prefix":  # peft widens a 2D mask by the prefix's length
+            batch = {**batch, "attention_mask": padding_block_mask(self.model, batch["attention_mask"],
+                                                                   family=self.cfg.model.family)}
         return self.model(**batch)
 
     # -- steps -----------------------------------------------------------------------------

@@ -34,6 +34,16 @@ def block_mask(sequence_ids: torch.Tensor, *, causal: bool, attn_implementation:
     return allowed
 
 
+def padding_block_mask(model: torch.nn.Module, attention_mask: torch.Tensor, *, family: str) -> torch.Tensor:
+    """A padded batch's 4D mask: that of a packed batch with one sequence per row. Handed to the
+    model ready-made because, given the 2D mask, transformers reads it back (`.all()` in
+    masking_utils) to see whether any row is padded: a host-device sync in every forward pass,
+    and outside the compiled blocks. Real tokens attend exactly as with the 2D mask."""
+    hf = transformers_model(model)
+    return block_mask(attention_mask.long() - 1, causal=family == "gpt2",
+                      attn_implementation=hf.config._attn_implementation, dtype=hf.dtype)
+
+
 def packed_forward(model: torch.nn.Module, batch: dict[str, torch.Tensor], *,
                    family: str) -> SequenceClassifierOutput:
     hf = transformers_model(model)
