@@ -259,6 +259,7 @@ class TrainConfig:
     seed: int = 42
     ckpt_path: Optional[str] = None  # resume from this checkpoint
     test: bool = True  # score the test split after fitting, where it has labels
+    export: bool = True  # write the best weights as a plain model folder, run/model (run/export.py)
 
     def __post_init__(self) -> None:
         if self.data.packing:

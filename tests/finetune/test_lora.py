@@ -1,6 +1,8 @@
 """LoRA through peft: family defaults, merging, export, target checks."""
 from __future__ import annotations
 
+import copy
+
 import peft
 import pytest
 import torch
@@ -9,7 +11,7 @@ from transformers.pytorch_utils import Conv1D
 
 from tokentune.errors import ConfigError
 from tokentune.finetune.apply import apply
-from tokentune.finetune.lora import export_merged, merge_lora
+from tokentune.finetune.lora import merge_lora
 
 from .models import SETUPS, batch
 
@@ -58,7 +60,7 @@ def test_merged_and_unmerged_give_the_same_logits(setup):
 
 
 @pytest.mark.parametrize("setup, auto", [("bert-cls", AutoModelForSequenceClassification), ("gpt2-lm", AutoModelForCausalLM)])
-def test_export_merged_writes_a_plain_transformers_folder(tmp_path, setup, auto):
+def test_a_merged_copy_saves_as_a_plain_transformers_folder(tmp_path, setup, auto):
     family, task_kind, make = SETUPS[setup]
     model = apply({"method": "lora", "r": 4}, make(), family=family, task_kind=task_kind, train_embeddings=True)
     with torch.no_grad():
@@ -69,7 +71,8 @@ def test_export_merged_writes_a_plain_transformers_folder(tmp_path, setup, auto)
     b = _inputs(batch(family, task_kind))
     with torch.no_grad():
         expected = model(**b).logits
-    out = export_merged(model, tmp_path / "merged")
+    out = tmp_path / "merged"
+    merge_lora(copy.deepcopy(model)).save_pretrained(out)
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     assert isinstance(model, peft.PeftModel) and any("lora_A" in n for n, _ in model.named_parameters())
     reloaded = auto.from_pretrained(out).eval()

@@ -55,13 +55,14 @@ def test_a_run_writes_the_default_layout(tmp_path, cache_dir):
     assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", run.name)
     assert f"run: {run}\n" in out.stdout
     assert sorted(p.name for p in run.iterdir()) == [
-        ".hydra", "checkpoints", "cli.log", "config.yaml", "logs", "merged", "results.json",
+        ".hydra", "checkpoints", "cli.log", "config.yaml", "logs", "model", "results.json",
         "vocab_report.json", "vocab_report.md"]
     assert sorted(p.name for p in (run / ".hydra").iterdir()) == [
         "config.yaml", "hydra.yaml", "overrides.yaml"]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert sorted(p.name for p in (run / "logs").iterdir()) == ["hparams.yaml", "metrics.csv"]
-    assert sorted(p.name for p in (run / "merged").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (run / "model").iterdir()) == [
+        "adapter", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
 
     results = json.loads((run / "results.json").read_text())
     assert results["run_dir"] == str(run)

@@ -198,7 +198,7 @@ def test_peft_methods_train_end_to_end(compose, tmp_path, model, method):
     full_mb = p["total"] * 4 / 2**20
     assert results["checkpoint_mb"] == ckpt.stat().st_size / 2**20 < full_mb / 3
     if method == "lora":
-        assert (tmp_path / "merged" / "model.safetensors").is_file()
+        assert (tmp_path / "model" / "model.safetensors").is_file()
 
 
 def test_peft_checkpoint_reloads_to_identical_metrics(compose, tmp_path, cache_dir):

@@ -74,7 +74,7 @@ class LoraConfig:
     """Low-rank adaptation through peft.
 
     `target_modules: null` takes the family default (BERT query+value, GPT-2 c_attn).
-    `merge_for_inference`: evaluate/predict on merged weights and export a merged model.
+    `merge_for_inference`: evaluate/predict on merged weights (the exported model is always merged).
     """
 
     method: str = "lora"

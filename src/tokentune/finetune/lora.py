@@ -1,9 +1,6 @@
 """LoRA through peft, plus merging for inference and export."""
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
 import peft
 from torch import nn
 from transformers.pytorch_utils import Conv1D
@@ -64,16 +61,8 @@ def merge_lora(model: nn.Module) -> nn.Module:
     """The plain transformers model with the LoRA deltas folded into the base weights.
 
     Destructive: the PeftModel's layers are unwrapped in place, so stop training on it first
-    (or use `export_merged`, which works on a copy).
+    (tokentune.run.export merges a copy).
     """
     if not isinstance(model, peft.PeftModel):
         raise TypeError(f"merge_lora expects a PeftModel, got {type(model).__name__}")
     return model.merge_and_unload()
-
-
-def export_merged(model: nn.Module, out_dir: str | Path) -> Path:
-    """Write a merged, plain transformers folder (config + safetensors) and leave `model` as is."""
-    out = Path(out_dir)
-    merged = merge_lora(copy.deepcopy(model))
-    merged.save_pretrained(out)  # transformers 5 always writes safetensors
-    return out

@@ -62,6 +62,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
 
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
+    from tokentune.run.export import directory_size_mb, export_model
     from tokentune.run.results import metrics_to_floats, summary, write_json_atomic
     from tokentune.run.tracking import log_reports, tracking
     from tokentune.run.trainer import build_trainer
@@ -99,10 +100,12 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
                 predictions = str(write_predictions(trainer, module, dm, "test", best, run_dir)[0])
             else:
                 log.info("test predictions: run tokentune-predict ckpt_path=<best.ckpt> (one process)")
-        if writer and best and cfg.finetune.method == "lora" and cfg.finetune.merge_for_inference:
-            from tokentune.finetune.lora import export_merged
-
-            export_merged(module.model, run_dir / "merged")  # a plain transformers folder
+        exported = None
+        if cfg.export and cfg.trainer.strategy == "fsdp":
+            # each rank holds a shard of the weights; best.ckpt is gathered into one file
+            log.info("export: not written under FSDP; the gathered checkpoint holds the run")
+        elif writer and best and cfg.export:  # the module holds the best weights since validate()
+            exported = export_model(module.model, dm.tokenizer, cfg, run_dir / "model")
         results = {
             "run_dir": str(run_dir),
             "task": cfg.task.name, "model": cfg.model.name, "finetune": cfg.finetune.method,
@@ -115,9 +118,16 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             "parameters": module.parameter_report,
             "vocabulary": {k: vocab[k] for k in ("vocab_size", "embedding_params") if k in vocab},
             "induction": module.induction_stats,
+            "model_dir": str(exported) if exported else None,
+            "model_mb": directory_size_mb(exported) if exported else None,
             "wall_time_s": time.perf_counter() - start,
         }
         if writer:
+            from tokentune.vocab.report import model_sizes, write_report
+
+            vocab.update(model_sizes(module.model, vocab["vocab_size"], vocab["base_vocab_size"],
+                                     checkpoint_mb=results["checkpoint_mb"], model_mb=results["model_mb"]))
+            write_report(vocab, run_dir)
             write_json_atomic(results, run_dir / "results.json")
             log_reports(trainer.loggers,
                         {"vocabulary": vocab, "parameters": module.parameter_report})

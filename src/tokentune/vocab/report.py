@@ -133,6 +133,22 @@ def _overlap(tokenizer, base_tokenizer) -> dict:
     return {"tokens": found, "share": found / max(len(tokens), 1)}
 
 
+def model_sizes(model, vocab_size: int, base_vocab_size: int, *, checkpoint_mb: float | None,
+                model_mb: float | None) -> dict:
+    """What the vocabulary did to the whole model, for a finished run: total parameters with the
+    run's vocabulary and with the base's (each vocabulary-sized matrix scaled: the input
+    embeddings, and an untied output layer), the best checkpoint's and the exported model's size."""
+    from tokentune.model.packed import transformers_model
+
+    hf = transformers_model(model)
+    embeddings, output = hf.get_input_embeddings().weight, hf.get_output_embeddings()
+    matrices = 1 + (output is not None and output.weight is not embeddings)
+    total = sum(p.numel() for p in model.parameters())
+    return {"total_params": total,
+            "base_total_params": total + (base_vocab_size - vocab_size) * embeddings.shape[1] * matrices,
+            "checkpoint_mb": checkpoint_mb, "model_mb": model_mb}
+
+
 def format_report(report: dict) -> str:
     """A markdown summary: the vocabulary, then one row per split for the new and base tokenizer."""
     ov = report["overlap"]
@@ -141,6 +157,14 @@ def format_report(report: dict) -> str:
         f"{ov['tokens']:,} ({ov['share']:.1%}) also in the base vocabulary",
         f"embedding parameters: {report['embedding_params']:,} "
         f"(base {report['base_embedding_params']:,}, dim {report['embedding_dim']})",
+    ]
+    if "total_params" in report:  # a finished run
+        sizes = [f"{report[k]:,.1f} MB {what}" for k, what in (("checkpoint_mb", "best checkpoint"),
+                                                             ("model_mb", "exported model"))
+                 if report.get(k) is not None]
+        lines.append(f"model parameters: {report['total_params']:,} (base {report['base_total_params']:,})"
+                     + "".join(f"; {size}" for size in sizes))
+    lines += [
         "",
         "| tokenizer | split | texts | tokens | unk rate | fertility | mean len | p95 len | words whole |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

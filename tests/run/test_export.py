@@ -1,0 +1,74 @@
+"""run/model: the best weights as a folder that loads the standard way, without tokentune, and
+computes what the run computed."""
+import types
+
+import pytest
+import torch
+from exported import dev_metrics
+from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+
+from tokentune.config import validate
+from tokentune.run.fit import fit
+
+# trained far enough that exporting the initial weights instead moves the dev loss by 3e-5
+FAST = ("trainer.max_epochs=3", "optimizer.lr=2e-3", "data.batch_size=16")
+
+
+@pytest.mark.parametrize("overrides", [
+    ("model=bert_tiny", "finetune=full"),
+    ("model=bert_tiny", "finetune=lora"),
+    ("model=gpt2_tiny", "finetune=full"),
+    ("model=bert_tiny", "finetune=full", "tokenizer=bpe8k", "tokenizer.vocab_size=400"),  # task-built
+    ("model=bert_tiny", "finetune=lora", "tokenizer=bpe8k", "tokenizer.vocab_size=400"),
+], ids=["bert-full", "bert-lora", "gpt2-full", "bert-full-bpe", "bert-lora-bpe"])
+def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_path, overrides):
+    dcfg = compose(*overrides, *FAST)
+    results = fit(dcfg)
+    folder = tmp_path / "model"
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    got = dev_metrics(folder, validate(dcfg))
+    assert got == pytest.approx({k: results["validation"][k] for k in got}, abs=1e-6)
+    classify = pipeline("text-classification", model=str(folder))
+    assert classify("a lovely film")[0]["label"] in ("0", "1")  # the task's labels, not LABEL_0
+    if "finetune=lora" in overrides:
+        import peft
+
+        adapter = folder / "adapter"
+        assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in adapter.iterdir()}
+        assert peft.PeftConfig.from_pretrained(adapter).peft_type == peft.PeftType.LORA
+
+
+def test_exported_causal_lm_generates(compose, tmp_path):
+    results = fit(compose("model=gpt2_tiny", "task=shakespeare", "task.block_size=64",
+                          "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2", "data.batch_size=8"))
+    folder = tmp_path / "model"
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert model.config.vocab_size == results["vocabulary"]["vocab_size"]
+    ids = tokenizer("ROMEO:", return_tensors="pt").input_ids
+    out = model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert out.shape == (1, ids.shape[1] + 5)
+
+
+def test_a_second_export_replaces_the_first_whole(compose, tmp_path):
+    from tokentune.run.export import export_model
+
+    fit(compose("model=bert_tiny", "finetune=full", *FAST))
+    before = sorted(p.name for p in (tmp_path / "model").iterdir())
+    (tmp_path / "model" / "stale.txt").write_text("from an earlier run")
+    cfg = validate(compose("model=bert_tiny", "finetune=full", *FAST))
+
+    class Boom(Exception):
+        pass
+
+    class Broken(torch.nn.Module):  # fails half-way through writing
+        config = types.SimpleNamespace()
+
+        def save_pretrained(self, out):
+            (out / "config.json").write_text("{}")
+            raise Boom
+
+    with pytest.raises(Boom):
+        export_model(Broken(), None, cfg, tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(before + ["stale.txt"])  # untouched
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]  # nothing left behind
