@@ -27,7 +27,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-INFO_LABELS = {"parameters.trainable": "trainable params", "vocabulary.vocab_size": "vocab size"}
+INFO_LABELS = {"parameters.trainable": "trainable params", "parameters.total": "total params",
+               "vocabulary.vocab_size": "vocab size"}
 sys.path.insert(0, str(ROOT / "src"))
 
 from tokentune.atomic import write_atomic  # noqa: E402
