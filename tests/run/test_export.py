@@ -28,6 +28,14 @@ def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_pa
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
     got = dev_metrics(folder, validate(dcfg))
     assert got == pytest.approx({k: results["validation"][k] for k in got}, abs=1e-6)
+    card = (folder / "README.md").read_text()
+    method = next(o.split("=")[1] for o in overrides if o.startswith("finetune="))
+    for line in (f"- fine-tuning: {method} ", f"val/accuracy {results['validation']['val/accuracy']:.4f}",
+                 f"- parameters: {results['parameters']['trainable']:,} trained of {results['parameters']['total']:,}",
+                 f"- vocabulary: tokenizer=", f"{results['vocabulary']['vocab_size']:,} tokens",
+                 "- texts (lines, for a causal LM): train 405, validation 90", "- commit: "):
+        assert line in card, line
+    assert results["model_mb"] == pytest.approx(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20)
     classify = pipeline("text-classification", model=str(folder))
     assert classify("a lovely film")[0]["label"] in ("0", "1")  # the task's labels, not LABEL_0
     if "finetune=lora" in overrides:

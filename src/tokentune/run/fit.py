@@ -63,6 +63,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
     from tokentune.run.export import directory_size_mb, export_model
+    from tokentune.run.model_card import write_model_card
     from tokentune.run.results import metrics_to_floats, summary, write_json_atomic
     from tokentune.run.tracking import log_reports, tracking
     from tokentune.run.trainer import build_trainer
@@ -119,9 +120,12 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             "vocabulary": {k: vocab[k] for k in ("vocab_size", "embedding_params") if k in vocab},
             "induction": module.induction_stats,
             "model_dir": str(exported) if exported else None,
-            "model_mb": directory_size_mb(exported) if exported else None,
+            "model_mb": None,
             "wall_time_s": time.perf_counter() - start,
         }
+        if exported:
+            write_model_card(cfg, results, {split: len(t) for split, t in dm.texts.items()}, exported)
+            results["model_mb"] = directory_size_mb(exported)
         if writer:
             from tokentune.vocab.report import model_sizes, write_report
 
