@@ -10,20 +10,21 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 from tokentune.config import validate
 from tokentune.run.fit import fit
 
-# trained far enough that exporting the initial weights instead moves the dev loss by 3e-5
-FAST = ("trainer.max_epochs=3", "optimizer.lr=2e-3", "data.batch_size=16")
+# off chance on the demo (see test_trim_trains_the_same.py), so that the weights compared are learnt
+LEARNS = ("trainer.max_epochs=8", "optimizer.lr=2e-3", "data.batch_size=16")
 
 
+# full and LoRA, BERT and GPT-2, the backbone's vocabulary and one built from the task (whose
+# embeddings LoRA trains in place); a trimmed vocabulary: tests/run/test_trim_trains_the_same.py
 @pytest.mark.parametrize("overrides", [
     ("model=bert_tiny", "finetune=full"),
-    ("model=bert_tiny", "finetune=lora"),
     ("model=gpt2_tiny", "finetune=full"),
-    ("model=bert_tiny", "finetune=full", "tokenizer=bpe8k", "tokenizer.vocab_size=400"),  # task-built
     ("model=bert_tiny", "finetune=lora", "tokenizer=bpe8k", "tokenizer.vocab_size=400"),
-], ids=["bert-full", "bert-lora", "gpt2-full", "bert-full-bpe", "bert-lora-bpe"])
+], ids=["bert-full", "gpt2-full", "bert-lora-bpe"])
 def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_path, overrides):
-    dcfg = compose(*overrides, *FAST)
+    dcfg = compose(*overrides, *LEARNS)
     results = fit(dcfg)
+    assert results["validation"]["val/accuracy"] > 0.65  # chance: 0.5 on the balanced dev split
     folder = tmp_path / "model"
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
     got = dev_metrics(folder, validate(dcfg))
@@ -61,10 +62,10 @@ def test_exported_causal_lm_generates(compose, tmp_path):
 def test_a_second_export_replaces_the_first_whole(compose, tmp_path):
     from tokentune.run.export import export_model
 
-    fit(compose("model=bert_tiny", "finetune=full", *FAST))
+    fit(compose("model=bert_tiny", "finetune=full", "trainer.max_epochs=1", "trainer.limit_train_batches=2"))
     before = sorted(p.name for p in (tmp_path / "model").iterdir())
     (tmp_path / "model" / "stale.txt").write_text("from an earlier run")
-    cfg = validate(compose("model=bert_tiny", "finetune=full", *FAST))
+    cfg = validate(compose("model=bert_tiny", "finetune=full"))
 
     class Boom(Exception):
         pass
