@@ -65,16 +65,21 @@ def test_inductor_compiled_blocks_match_eager_with_one_graph_for_all_widths():
         torch._dynamo.reset()
 
 
-@pytest.mark.parametrize("family,block", [("bert", "BertLayer"), ("gpt2", "GPT2Block")])
-@pytest.mark.parametrize("method", ["full", "lora", "adapter"])
-def test_blocks_are_compiled_one_by_one(family, method, block):
+def tuned_tiny(family: str, method: str) -> torch.nn.Module:
+    """A tiny random BERT or GPT-2 classifier with a fine-tuning method applied."""
     config = TINY if family == "bert" else {"vocab_size": 300, "n_embd": 32, "n_layer": 2, "n_head": 2,
                                             "n_positions": 64}
     task = TaskConfig(name="t", splits={"train": {"path": "x"}}, labels=["a", "b"])
     model = load_backbone(ModelConfig(name="tiny", family=family, config=config), task, pad_token_id=0,
                           seed=0)
     cfg = {"full": FullConfig, "lora": LoraConfig, "adapter": AdapterConfig}[method]()
-    model = apply(cfg, model, family=family, task_kind="classification")
+    return apply(cfg, model, family=family, task_kind="classification")
+
+
+@pytest.mark.parametrize("family,block", [("bert", "BertLayer"), ("gpt2", "GPT2Block")])
+@pytest.mark.parametrize("method", ["full", "lora", "adapter"])
+def test_blocks_are_compiled_one_by_one(family, method, block):
+    model = tuned_tiny(family, method)
     blocks = repeated_blocks(model)
     assert [type(b).__name__ for b in blocks] == [block, block]
     compile_blocks(model, "default", widths=[32], device=torch.device("cpu"))
@@ -118,13 +123,7 @@ def test_no_cpp_compiler_fails_with_the_fix(monkeypatch):
 def test_encoder_traces_to_one_graph(family, method):
     """No graph breaks, padded or packed: under reduce-overhead each break would split the step
     into several CUDA graphs with Python between them."""
-    config = TINY if family == "bert" else {"vocab_size": 300, "n_embd": 32, "n_layer": 2, "n_head": 2,
-                                            "n_positions": 64}
-    task = TaskConfig(name="t", splits={"train": {"path": "x"}}, labels=["a", "b"])
-    model = load_backbone(ModelConfig(name="tiny", family=family, config=config), task, pad_token_id=0,
-                          seed=0)
-    cfg = {"full": FullConfig, "lora": LoraConfig, "adapter": AdapterConfig}[method]()
-    encoder = transformers_model(apply(cfg, model, family=family, task_kind="classification")).base_model
+    encoder = transformers_model(tuned_tiny(family, method)).base_model
     feats = [{"input_ids": torch.arange(1, n + 1), "token_type_ids": torch.zeros(n, dtype=torch.long)}
              for n in (5, 17, 30)]
     padded = collate(feats, pad_id=0, widths=[32])
