@@ -78,6 +78,12 @@ def write_predictions(trainer, module, dm, split: str, ckpt_path, out_dir: Path)
 
 
 def predict(cfg: DictConfig) -> Path:
+    from tokentune.run.predict_text import predict_text, raw_text_mode
+
+    if raw_text_mode(cfg):  # text=, pair= or input=: JSON lines (tokentune.run.predict_text)
+        return predict_text(cfg)
+    if cfg.get("split") is None:
+        cfg.split = "test"
     train_cfg, dm, module, trainer = _restore(cfg)
     task = train_cfg.task
     if task.kind == "causal_lm":
