@@ -1,4 +1,4 @@
-"""Hydra entry points: train, evaluate, predict, vocab.
+"""Hydra entry points: train, evaluate, predict, export, vocab.
 
 Start-up stays light (hydra + omegaconf only) so that `python train.py --cfg job` composes and
 prints in well under the time a torch import takes; each command imports its stack when it runs.
@@ -60,6 +60,12 @@ def _predict(cfg: DictConfig) -> Any:
     return predict(cfg)
 
 
+def _export(cfg: DictConfig) -> Any:
+    from tokentune.run.export import export_checkpoint
+
+    return export_checkpoint(cfg)
+
+
 def _vocab(cfg: DictConfig) -> Any:
     from tokentune.run.fit import vocabulary_only
 
@@ -76,6 +82,10 @@ def evaluate() -> None:
 
 def predict() -> None:
     _hydra_app("predict", _predict)
+
+
+def export() -> None:
+    _hydra_app("export", _export)
 
 
 def vocab() -> None:

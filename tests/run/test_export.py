@@ -4,6 +4,7 @@ import types
 
 import pytest
 import torch
+from conftest import run_cli
 from exported import dev_metrics
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
@@ -81,3 +82,28 @@ def test_a_second_export_replaces_the_first_whole(compose, tmp_path):
         export_model(Broken(), None, cfg, tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(before + ["stale.txt"])  # untouched
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]  # nothing left behind
+
+
+def test_tokentune_export_writes_what_the_run_wrote_and_names_a_missing_base(compose, tmp_path, cache_dir):
+    from safetensors.torch import load_file
+
+    fit(compose("model=bert_tiny", "finetune=lora", "trainer.max_epochs=1", "trainer.limit_train_batches=3"))
+    ckpt = tmp_path / "checkpoints" / "best.ckpt"
+    out = run_cli("-m", "tokentune.cli_export", f"ckpt_path={ckpt}", f"out={tmp_path / 'exported'}",
+                  f"paths.cache_dir={cache_dir}", f"hydra.run.dir={tmp_path / 'export_run'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    run, cli = (load_file(tmp_path / d / "model.safetensors") for d in ("model", "exported"))
+    assert run.keys() == cli.keys()
+    for name, weight in run.items():
+        assert torch.equal(cli[name], weight), name
+    assert (tmp_path / "exported" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "exported" / "README.md").read_text() == (tmp_path / "model" / "README.md").read_text()
+
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["hyper_parameters"]["cfg"]["model"]["pretrained"] = str(tmp_path / "no-such-model")
+    torch.save(checkpoint, tmp_path / "moved.ckpt")
+    out = run_cli("-m", "tokentune.cli_export", f"ckpt_path={tmp_path / 'moved.ckpt'}",
+                  f"out={tmp_path / 'never'}", f"paths.cache_dir={cache_dir}",
+                  f"hydra.run.dir={tmp_path / 'export_run2'}")
+    assert out.returncode == 2 and out.stderr.startswith("error: model.pretrained"), out.stderr[-2000:]
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "never").exists()

@@ -38,6 +38,23 @@ def _restore(cfg: DictConfig):
     return train_cfg, dm, module, trainer
 
 
+def load_weights(ckpt_path, dm, module, trainer):
+    """The module with the checkpoint's weights, on the trainer's device and precision, eval mode:
+    what `trainer.predict(..., ckpt_path=...)` sets up, without its loop."""
+    from types import SimpleNamespace
+
+    from tokentune.run.checkpoint_file import read_checkpoint
+
+    module.trainer = SimpleNamespace(datamodule=dm, strategy=trainer.strategy)  # configure_model's
+    module.configure_model()
+    module.trainer = None
+    checkpoint = read_checkpoint(ckpt_path)
+    module.on_load_checkpoint(checkpoint)  # PEFT: the trainable weights into the rebuilt base
+    module.load_state_dict(checkpoint["state_dict"], strict=True)
+    module = trainer.precision_plugin.convert_module(module)
+    return module.to(trainer.strategy.root_device).eval()
+
+
 def evaluate(cfg: DictConfig) -> dict:
     from tokentune.run.results import metrics_to_floats, write_json_atomic
 

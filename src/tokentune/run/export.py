@@ -88,3 +88,30 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def export_checkpoint(cfg) -> Path:
+    """`tokentune-export ckpt_path=... out=...`: any checkpoint's weights as such a folder, with
+    the card when the run's results.json is beside its checkpoints/ folder."""
+    from omegaconf import OmegaConf
+
+    from tokentune.errors import UserError
+    from tokentune.run.evaluate import _restore, load_weights
+    from tokentune.run.model_card import write_model_card
+
+    # _restore checks a split against the task; "validation" is one every task answers to
+    restore_cfg = OmegaConf.create({**OmegaConf.to_container(cfg), "split": "validation"})
+    train_cfg, dm, module, trainer = _restore(restore_cfg)
+    if train_cfg.finetune.method not in EXPORTED:
+        raise UserError(f"ckpt_path: finetune={train_cfg.finetune.method} has no plain-model export yet "
+                        f"(only {', '.join(EXPORTED)}); the checkpoint itself holds the run")
+    module = load_weights(cfg.ckpt_path, dm, module, trainer)
+    out = export_model(module.model, dm.tokenizer, train_cfg, Path(cfg.out))
+    results = Path(cfg.ckpt_path).resolve().parent.parent / "results.json"
+    if results.is_file():
+        import json
+
+        write_model_card(train_cfg, json.loads(results.read_text()),
+                         {split: len(t) for split, t in dm.texts.items()}, out)
+    print(f"exported {cfg.ckpt_path} to {out}", flush=True)
+    return out

@@ -52,7 +52,7 @@ def predict_text(cfg: DictConfig) -> Path:
     train_cfg: TrainConfig = from_dict(read_checkpoint(cfg.ckpt_path)["hyper_parameters"]["cfg"])
     examples = read_examples(cfg, train_cfg.task)
 
-    from tokentune.run.evaluate import _restore
+    from tokentune.run.evaluate import _restore, load_weights
 
     # _restore checks cfg.split against the task; "validation" is one every task answers to
     train_cfg, dm, module, trainer = _restore(OmegaConf.merge(cfg, {"split": "validation"}))
@@ -190,23 +190,6 @@ def _jsonl_row(row: dict, where: str, task) -> Texts:
 
 
 # -- model ---------------------------------------------------------------------------------
-def _load_model(cfg: DictConfig, dm, module, trainer):
-    """The module with the checkpoint's weights, on the trainer's device and precision, eval mode:
-    what `trainer.predict(..., ckpt_path=...)` sets up, without its loop."""
-    from types import SimpleNamespace
-
-    from tokentune.run.checkpoint_file import read_checkpoint
-
-    module.trainer = SimpleNamespace(datamodule=dm, strategy=trainer.strategy)  # configure_model's
-    module.configure_model()
-    module.trainer = None
-    checkpoint = read_checkpoint(cfg.ckpt_path)
-    module.on_load_checkpoint(checkpoint)  # PEFT: the trainable weights into the rebuilt base
-    module.load_state_dict(checkpoint["state_dict"], strict=True)
-    module = trainer.precision_plugin.convert_module(module)
-    return module.to(trainer.strategy.root_device).eval()
-
-
 def _on(batch: dict, device) -> dict:
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -229,7 +212,7 @@ def _classify(cfg, train_cfg, dm, module, trainer, examples: list[Texts]) -> lis
         train_cfg.data.max_length, "text"))
     loader = DataLoader(encoded, batch_size=cfg.batch_size, shuffle=False,
                         collate_fn=dm._collate(train=False))
-    model = _load_model(cfg, dm, module, trainer)
+    model = load_weights(cfg.ckpt_path, dm, module, trainer)
     device, rows, done = trainer.strategy.root_device, [], 0
     with torch.no_grad():
         for batch in loader:
@@ -260,7 +243,7 @@ def _generate(cfg, train_cfg, dm, module, trainer, examples: list[Texts]) -> lis
     for n, seq in enumerate(ids):
         if not seq:
             raise UserError(f"text {n + 1}: the prompt {prompts[n]!r} encodes to no tokens")
-    model = _load_model(cfg, dm, module, trainer)
+    model = load_weights(cfg.ckpt_path, dm, module, trainer)
     device, eos = trainer.strategy.root_device, tok.eos_token_id
     new: list[list[int]] = [[] for _ in prompts]
     with torch.no_grad():
