@@ -7,6 +7,13 @@ from pathlib import Path
 from typing import IO, Callable, Union
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, content: Union[str, Callable[[IO[bytes]], None]]) -> None:
     """Write `content` (text, or a function writing to a binary file) to a temporary file beside
     `path`, then rename it over `path` (atomic on POSIX)."""
@@ -20,9 +27,7 @@ def write_atomic(path: Path, content: Union[str, Callable[[IO[bytes]], None]]) -
             else:
                 content(f)
         # mkstemp makes the file private (0600); give it the mode a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

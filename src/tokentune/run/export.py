@@ -23,6 +23,7 @@ from typing import Optional
 
 import torch
 
+from tokentune.atomic import current_umask
 from tokentune.config import TrainConfig
 from tokentune.model.packed import transformers_model
 
@@ -67,7 +68,7 @@ def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: s
             # peft saves them only when told
             trained = model.get_input_embeddings().weight.requires_grad
             model.save_pretrained(tmp / "adapter", save_embedding_layers=trained)
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes the folder private
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes the folder private
         if out.exists():  # a resumed or repeated run: the new folder replaces the old whole
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -81,13 +82,6 @@ def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: s
         raise
     return out
 
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def export_checkpoint(cfg) -> Path:
