@@ -24,6 +24,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from tokentune.errors import ConfigError, UserError
+from tokentune.run.evaluate import _restore, load_weights
 
 Texts = tuple[str, ...]  # (text_a,) or (text_a, text_b)
 SOURCES = ("text", "pair", "input")
@@ -52,7 +53,6 @@ def predict_text(cfg: DictConfig) -> Path:
     train_cfg: TrainConfig = from_dict(read_checkpoint(cfg.ckpt_path)["hyper_parameters"]["cfg"])
     examples = read_examples(cfg, train_cfg.task)
 
-    from tokentune.run.evaluate import _restore, load_weights
 
     # _restore checks cfg.split against the task; "validation" is one every task answers to
     train_cfg, dm, module, trainer = _restore(OmegaConf.merge(cfg, {"split": "validation"}))
