@@ -52,7 +52,8 @@ BUNDLE ?= bundle
 bundle: $(VENV)/.installed
 	GLUE_DIR=$${GLUE_DIR:-$(TOKENTUNE_DATA)/glue} $(PY) experiments/gpu_node/bundle.py $(BUNDLE) $(ARGS)
 
-## The node's OUT folder into the committed result files and the README's results tables.
+## The node's OUT folder into the committed result files, then the results tables regenerated from
+## them (docs/results.md, the README's headline); without OUT, only the tables.
 ingest: $(VENV)/.installed
 	$(PY) experiments/gpu_node/ingest.py $(OUT) $(ARGS)
 

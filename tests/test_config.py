@@ -24,7 +24,7 @@ NAME_FIELDS = {"model": "name", "task": "name", "tokenizer": "name", "finetune":
 
 
 def test_the_glob_finds_every_group_and_option():
-    # a guard on the glob itself: the README's groups, with the options it names for two of them
+    # a guard on the glob itself: docs/configuration.md's groups, with the options it names for two of them
     assert GROUPS == ["callbacks", "debug", "experiment", "finetune", "hparams_search", "hydra",
                       "hydra/launcher", "logger", "model", "paths", "task", "tokenizer", "trainer"]
     assert MODELS == ["bert", "bert_tiny", "gpt2", "gpt2_tiny", "minilm"]

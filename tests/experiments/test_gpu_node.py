@@ -4,6 +4,7 @@ A dry run (TT_DRY=1: tiny model, a few rows, 1 step) of the very scripts a GPU s
 broken link shows here and not in a 15-minute GPU lease."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -99,19 +100,69 @@ def test_run_sh_writes_every_step_and_ingest_renders_the_tables(node_run, tmp_pa
     with tarfile.open(out / "accuracy.tgz") as tar:  # checkpoints stay on the node
         assert not [n for n in tar.getnames() if n.endswith(".ckpt")]
 
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- gpu-results:begin (make ingest) -->\nold\n<!-- gpu-results:end -->\nrest\n")
+    readme, results = tmp_path / "README.md", tmp_path / "results.md"
+    readme.write_text("intro\n<!-- gpu-headline:begin (make ingest) -->\nold\n<!-- gpu-headline:end -->\nrest\n")
+    results.write_text("intro\n<!-- gpu-results:begin (make ingest) -->\nold\n<!-- gpu-results:end -->\nrest\n")
     exp = tmp_path / "experiments"
     done = subprocess.run([sys.executable, "experiments/gpu_node/ingest.py", str(out), "--readme", str(readme),
-                           "--experiments", str(exp)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--results", str(results), "--experiments", str(exp)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("rest\n") and "\nold\n" not in text
+    for page in (readme, results):
+        text = page.read_text()
+        assert text.startswith("intro\n") and text.endswith("rest\n") and "\nold\n" not in text
+    text = results.read_text()
     for row in ("| run_glue |", "| tuned |", "| tokentune+lora |", "| full | pretrained | 30,522 |",
                 "| bpe32k | bpe32k |", "- step `fast`: finished"):
         assert row in text, row
+    headline = readme.read_text()
+    for row in ("| full |", "| adapter |", "| LoRA |", "| prefix |", "| full, tokenizer=bpe32k (FVT) |"):
+        assert row in headline, row
     for f in ("bench/bench.json", "bench/memory.md", "minilm_sst2_fast/results.md", "minilm_sst2/SST-2.tsv",
               "peft_glue/gpu_sst2/SST-2.lora.tsv", "vocab_study/gpu_sst2/SST-2.bpe32k.tsv"):
         assert (exp / f).is_file(), f
     peft = json.loads((exp / "peft_glue" / "gpu_sst2" / "results.json").read_text())
     assert list(peft["runs"]) == ["full", "adapter", "lora", "prefix"]
+
+
+def load_ingest():
+    spec = importlib.util.spec_from_file_location("ingest", ROOT / "experiments" / "gpu_node" / "ingest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def between(text: str, begin: str, end: str) -> str:
+    return begin + text.split(begin, 1)[1].split(end, 1)[0] + end
+
+
+def test_the_committed_tables_are_what_the_result_files_give():
+    """No number in the README's or docs/results.md's GPU tables is typed: each block is exactly
+    what `make ingest` renders from the committed result files (run it to refresh them)."""
+    ingest = load_ingest()
+    results, readme = (ROOT / "docs" / "results.md").read_text(), (ROOT / "README.md").read_text()
+    assert between(results, ingest.BEGIN, ingest.END) == ingest.render(ingest.EXP)
+    headline = between(readme, ingest.HEAD_BEGIN, ingest.HEAD_END)
+    assert headline == ingest.render_headline(ingest.EXP)
+    summary = json.loads((ingest.EXP / "gpu_node" / "summary.json").read_text())
+    env = summary["node"]["environment"]
+    assert f"{env['device']} at commit {env['commit']}" in headline  # which GPU, which commit
+
+
+def test_make_ingest_without_out_rewrites_only_the_tables(tmp_path):
+    readme, results = tmp_path / "README.md", tmp_path / "results.md"
+    readme.write_text("a\n<!-- gpu-headline:begin (make ingest) -->\nstale\n<!-- gpu-headline:end -->\nb\n")
+    results.write_text("c\n<!-- gpu-results:begin (make ingest) -->\nstale\n<!-- gpu-results:end -->\nd\n")
+    before = {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()}
+    done = subprocess.run([sys.executable, "experiments/gpu_node/ingest.py", "--readme", str(readme),
+                           "--results", str(results)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    ingest = load_ingest()
+    assert readme.read_text() == f"a\n{ingest.render_headline(ingest.EXP)}\nb\n"
+    assert results.read_text() == f"c\n{ingest.render(ingest.EXP)}\nd\n"
+    assert {p: p.read_bytes() for p in (ROOT / "experiments").rglob("*") if p.is_file()} == before
+    results.write_text("no markers\n")
+    failed = subprocess.run([sys.executable, "experiments/gpu_node/ingest.py", "--readme", str(readme),
+                             "--results", str(results)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("error: ") and "gpu-results" in failed.stderr and failed.stderr.count("\n") == 1
