@@ -41,6 +41,14 @@ def test_a_study_runs_and_repeats_exactly_on_cpu(tmp_path, cache_dir):
         out = tmp_path / attempt
         tables.append(runner.main(["peft_glue", "--sweep-dir", str(out / "sweep"), "--out", str(out), *tiny]))
     first, second = tables
+    # each run's own scores, every metric, bit for bit: after 4 steps the tiny BERT is at chance
+    # (50 % dev, whatever it saw), so the tables' accuracies would match without this; its dev
+    # loss differs with the seed, so equal losses are the same run, not the same chance
+    runs = [{p.parent.name: json.loads(p.read_text())["validation"]
+             for p in (tmp_path / attempt / "sweep").glob("*/results.json")} for attempt in ("a", "b")]
+    assert len(runs[0]) == 4 and runs[0] == runs[1]
+    for finetune in ("full", "lora"):
+        assert len({v["val/loss"] for k, v in runs[0].items() if f"finetune={finetune}" in k}) == 2
     assert [r["value"] for r in first["rows"]] == ["full", "lora"]
     for row in first["rows"]:
         cell = row["cells"]["demo"]
