@@ -5,51 +5,115 @@ import types
 import pytest
 import torch
 from conftest import run_cli
-from exported import dev_metrics
+from exported import checkpoint_model, dev_logits, dev_metrics, load_standard_way, peft_base
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
+import tokentune
 from tokentune.config import validate
+from tokentune.errors import UserError
 from tokentune.run.fit import fit
 
 # off chance on the demo (see test_trim_trains_the_same.py), so that the weights compared are learnt
 LEARNS = ("trainer.max_epochs=8", "optimizer.lr=2e-3", "data.batch_size=16")
 
 
-# full and LoRA, BERT and GPT-2, the backbone's vocabulary and one built from the task (whose
-# embeddings LoRA trains in place); a trimmed vocabulary: tests/run/test_trim_trains_the_same.py
-@pytest.mark.parametrize("overrides", [
-    ("model=bert_tiny", "finetune=full"),
-    ("model=gpt2_tiny", "finetune=full"),
-    ("model=bert_tiny", "finetune=lora", "tokenizer=bpe8k", "tokenizer.vocab_size=400"),
-], ids=["bert-full", "gpt2-full", "bert-lora-bpe"])
-def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_path, overrides):
-    dcfg = compose(*overrides, *LEARNS)
-    results = fit(dcfg)
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, cache_dir):
+    """full_run("bert_tiny") → (composed config, run dir, results) of a full fine-tune, run once per
+    module: checked itself, and the trained base the PEFT runs below start from (on a frozen
+    random-init base the PEFT methods stay at chance: there is nothing for them to adapt)."""
+    from conftest import run_overrides
+
+    from tokentune.config import compose as compose_train
+
+    runs = {}
+
+    def run(model: str):
+        if model not in runs:
+            run_dir = tmp_path_factory.mktemp(f"{model}-full")
+            dcfg = compose_train(run_overrides(cache_dir, run_dir) + [f"model={model}", "finetune=full", *LEARNS])
+            runs[model] = dcfg, run_dir, fit(dcfg)
+        return runs[model]
+
+    return run
+
+
+BPE = ("tokenizer=bpe8k", "tokenizer.vocab_size=400")
+
+
+# every method, BERT and GPT-2, the backbone's vocabulary and one built from the task (whose
+# embeddings the PEFT methods train in place and export); a trimmed vocabulary:
+# tests/run/test_trim_trains_the_same.py. base: "random" (the tiny model's seeded initialisation)
+# or "trained" (model.pretrained = the full run's model/ folder, a local base as a hub id would be)
+@pytest.mark.parametrize("model, method, base, extra", [
+    ("bert_tiny", "full", "random", ()),
+    ("gpt2_tiny", "full", "random", ()),
+    ("bert_tiny", "lora", "random", BPE),
+    ("gpt2_tiny", "lora", "trained", ()),
+    ("bert_tiny", "prefix", "trained", ()),
+    ("gpt2_tiny", "prefix", "trained", BPE),
+    ("bert_tiny", "adapter", "trained", ()),
+    ("gpt2_tiny", "adapter", "trained", BPE),
+], ids=["bert-full", "gpt2-full", "bert-lora-bpe", "gpt2-lora", "bert-prefix", "gpt2-prefix-bpe",
+        "bert-adapter", "gpt2-adapter-bpe"])
+def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_path, cache_dir, full_run,
+                                                                   model, method, base, extra):
+    if method == "full":
+        dcfg, tmp_path, results = full_run(model)
+    else:
+        pretrained = (f"model.pretrained={full_run(model)[1] / 'model'}",) if base == "trained" else ()
+        dcfg = compose(f"model={model}", f"finetune={method}", *pretrained, *extra, *LEARNS)
+        results = fit(dcfg)
     assert results["validation"]["val/accuracy"] > 0.65  # chance: 0.5 on the balanced dev split
     folder = tmp_path / "model"
-    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
-    got = dev_metrics(folder, validate(dcfg))
+    assert (folder / "tokenizer.json").is_file()
+    standard = load_standard_way(folder)
+    got = dev_metrics(folder, validate(dcfg), standard)
     assert got == pytest.approx({k: results["validation"][k] for k in got}, abs=1e-6)
+    # the same logits as the checkpoint, loaded the standard way and by tokentune's one loader
+    cfg = validate(dcfg)
+    logits = dev_logits(standard, folder, cfg)[0]
+    module = checkpoint_model(tmp_path / "checkpoints" / "best.ckpt", cache_dir, tmp_path / "eval")
+    for loaded in (lambda **batch: module(batch), tokentune.load_model(folder)):
+        assert torch.allclose(dev_logits(loaded, folder, cfg)[0], logits, atol=1e-5, rtol=0)
     card = (folder / "README.md").read_text()
-    method = next(o.split("=")[1] for o in overrides if o.startswith("finetune="))
     for line in (f"- fine-tuning: {method} ", f"val/accuracy {results['validation']['val/accuracy']:.4f}",
                  f"- parameters: {results['parameters']['trainable']:,} trained of {results['parameters']['total']:,}",
                  f"- vocabulary: tokenizer=", f"{results['vocabulary']['vocab_size']:,} tokens",
                  "- texts (lines, for a causal LM): train 405, validation 90", "- commit: "):
         assert line in card, line
     assert results["model_mb"] == pytest.approx(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20)
-    classify = pipeline("text-classification", model=str(folder))
-    assert classify("a lovely film")[0]["label"] in ("0", "1")  # the task's labels, not LABEL_0
-    if "finetune=lora" in overrides:
+    if method in ("full", "lora"):
+        classify = pipeline("text-classification", model=str(folder))
+        assert classify("a lovely film")[0]["label"] in ("0", "1")  # the task's labels, not LABEL_0
+    if method == "lora":
         import peft
 
         adapter = folder / "adapter"
         assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in adapter.iterdir()}
         assert peft.PeftConfig.from_pretrained(adapter).peft_type == peft.PeftType.LORA
+        lora = peft.PeftModel.from_pretrained(peft_base(adapter.parent), adapter).eval()
+        assert dev_metrics(folder, cfg, lora) == pytest.approx(got, abs=1e-6)
+    if method in ("prefix", "adapter"):  # the small formats: the trained weights, not the base
+        base_mb = sum(p.numel() for p in standard.parameters()) * 4 / 2**20
+        assert results["model_mb"] < base_mb
+    if method == "adapter":  # a weight the rebuilt model has no place for is named, not dropped
+        from safetensors.torch import load_file, save_file
+
+        weights = load_file(folder / "bottleneck_adapter.safetensors")
+        save_file({**weights, "classifier.extra": torch.zeros(1)}, folder / "bottleneck_adapter.safetensors")
+        with pytest.raises(UserError, match=r"1 exported weights fit no module .*first: classifier.extra"):
+            tokentune.load_model(folder)
+    with pytest.raises(UserError, match="no tokentune.json; not a model folder exported by tokentune"):
+        tokentune.load_model(tmp_path / "checkpoints")
 
 
 def test_exported_causal_lm_generates(compose, tmp_path):
-    results = fit(compose("model=gpt2_tiny", "task=shakespeare", "task.block_size=64",
+    # its own text, not tinyshakespeare: real data is absent from a user's clone
+    data = tmp_path / "text"
+    data.mkdir()
+    (data / "input.txt").write_text("ROMEO: But soft, what light through yonder window breaks?\n" * 300)
+    results = fit(compose("model=gpt2_tiny", "task=shakespeare", f"task.data_dir={data}", "task.block_size=64",
                           "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2", "data.batch_size=8"))
     folder = tmp_path / "model"
     model = AutoModelForCausalLM.from_pretrained(folder).eval()

@@ -62,7 +62,8 @@ def test_a_run_writes_the_default_layout(tmp_path, cache_dir):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert sorted(p.name for p in (run / "logs").iterdir()) == ["hparams.yaml", "metrics.csv"]
     assert sorted(p.name for p in (run / "model").iterdir()) == [
-        "README.md", "adapter", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+        "README.md", "adapter", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+        "tokentune.json"]
 
     results = json.loads((run / "results.json").read_text())
     assert results["run_dir"] == str(run)

@@ -20,8 +20,10 @@ def _restore(cfg: DictConfig):
     train_cfg.paths.output_dir = cfg.paths.output_dir
     if cfg.data_dir:
         train_cfg.task.data_dir = cfg.data_dir
-    if cfg.split not in train_cfg.task.splits and not (train_cfg.task.kind == "causal_lm" and cfg.split == "validation"):
-        raise UserError(f"split: task '{train_cfg.task.name}' has no '{cfg.split}' split "
+    split = cfg.get("split")  # None: the caller reads no split (export, raw-text predict)
+    if split is not None and split not in train_cfg.task.splits \
+            and not (train_cfg.task.kind == "causal_lm" and split == "validation"):
+        raise UserError(f"split: task '{train_cfg.task.name}' has no '{split}' split "
                         f"(it has {sorted(train_cfg.task.splits)})")
 
     import pytorch_lightning as pl

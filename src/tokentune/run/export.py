@@ -1,4 +1,4 @@
-"""`model/` in a finished run: the best weights as a folder that loads without tokentune.
+"""`model/` in a finished run: the best weights as a folder that loads outside the run.
 
 - full fine-tuning, with any vocabulary (the backbone's own, trimmed or built from the task): a
   transformers folder, i.e. config.json (the task's labels as `id2label`/`label2id`, its
@@ -6,68 +6,110 @@
   `AutoModelForSequenceClassification.from_pretrained(run/model)` (or `AutoModelForCausalLM`) and
   `pipeline(..., model=run/model)` load it;
 - LoRA: the same folder with the LoRA deltas merged into the weights, and the adapter alone in
-  peft's own format under `model/adapter/` (`PeftModel.from_pretrained(base, run/model/adapter)`).
+  peft's own format under `model/adapter/` (`PeftModel.from_pretrained(base, run/model/adapter)`);
+- prefix tuning: peft's own format (`PeftModel.from_pretrained(base, run/model)`);
+- bottleneck adapter (peft has none): `bottleneck_adapter.safetensors`, the trained weights under
+  the names they have in the adapted model, which `load_model` rebuilds.
 
-Prefix tuning and bottleneck adapters have no export yet: their runs keep the checkpoint only.
+Every folder also holds the run's tokenizer and `tokentune.json` (the run's config and the
+vocabulary's size and special-token ids), from which `load_model(folder)` rebuilds any of them.
+The PEFT formats hold what the run trained (adapter or prefix, task head) plus the input
+embeddings whenever the vocabulary is not the backbone's own (built, extended or trimmed): the
+hub's base has other rows.
+
 The folder is written beside and renamed into place, so a run cut while exporting leaves the
 previous `model/` or none, never half of one.
 """
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import shutil
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
-from typing import Optional
 
 import torch
 
 from tokentune.atomic import current_umask
 from tokentune.config import TrainConfig
+from tokentune.errors import UserError
 from tokentune.model.packed import transformers_model
 
 log = logging.getLogger(__name__)
-EXPORTED = ("full", "lora")
+MANIFEST = "tokentune.json"
+BOTTLENECK_WEIGHTS = "bottleneck_adapter.safetensors"
+SPECIAL_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id")
 
 
 def plain_model(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
     """A standalone transformers model with the run's weights and the task's labels in its
-    config; `model` itself is left as it is (LoRA is merged in a copy)."""
+    config (full fine-tuning or LoRA, merged in a copy); `model` itself is left as it is."""
     if cfg.finetune.method == "lora":
         from tokentune.finetune.lora import merge_lora
 
         plain = merge_lora(copy.deepcopy(model))
     else:
         plain = copy.deepcopy(transformers_model(model))
-    if cfg.task.kind == "classification":
-        plain.config.id2label = dict(enumerate(cfg.task.labels))
-        plain.config.label2id = {label: i for i, label in enumerate(cfg.task.labels)}
+    _label(plain.config, cfg)
     return plain
+
+
+def _label(config, cfg: TrainConfig) -> None:
+    if cfg.task.kind == "classification":
+        config.id2label = dict(enumerate(cfg.task.labels))
+        config.label2id = {label: i for i, label in enumerate(cfg.task.labels)}
 
 
 def directory_size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: str | Path) -> Optional[Path]:
-    """Write `out_dir` (see the module docstring); None, with a log line, for a method that has
-    no plain-folder export."""
+def _own_vocabulary(cfg: TrainConfig) -> bool:
+    return cfg.tokenizer.kind == "pretrained"
+
+
+def _manifest(model: torch.nn.Module, cfg: TrainConfig) -> dict:
+    config = transformers_model(model).config
+    return {"method": cfg.finetune.method, "task_kind": cfg.task.kind,
+            "vocab_size": model.get_input_embeddings().num_embeddings,
+            "special_token_ids": {k: getattr(config, k, None) for k in SPECIAL_IDS},
+            "run_config": asdict(cfg)}
+
+
+def _bottleneck_weights(model: torch.nn.Module, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """What an adapter run changed: the trained weights (adapters, head), and the input
+    embeddings when the vocabulary is not the backbone's own (trimmed rows train frozen)."""
+    embeddings = model.get_input_embeddings().weight
+    return {name: p.detach().cpu().contiguous() for name, p in model.named_parameters()
+            if p.requires_grad or (p is embeddings and not _own_vocabulary(cfg))}
+
+
+def _write(model: torch.nn.Module, tokenizer, cfg: TrainConfig, folder: Path) -> None:
+    method = cfg.finetune.method
+    if method in ("full", "lora"):
+        plain_model(model, cfg).save_pretrained(folder)  # transformers 5 always writes safetensors
+    if method in ("lora", "prefix"):  # peft's format: adapter weights + config
+        # a new vocabulary's embeddings are plain weights to peft (trained in place, or trimmed
+        # and frozen): it saves them only when told
+        model.save_pretrained(folder / "adapter" if method == "lora" else folder,
+                              save_embedding_layers=not _own_vocabulary(cfg))
+    if method == "adapter":
+        from safetensors.torch import save_file
+
+        save_file(_bottleneck_weights(model, cfg), folder / BOTTLENECK_WEIGHTS)
+    tokenizer.save_pretrained(folder)
+    (folder / MANIFEST).write_text(json.dumps(_manifest(model, cfg), indent=1, default=str) + "\n")
+
+
+def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: str | Path) -> Path:
+    """Write `out_dir` (see the module docstring), replacing any earlier export whole."""
     out = Path(out_dir)
-    if cfg.finetune.method not in EXPORTED:
-        log.info("export: finetune=%s has no plain-model export yet; the checkpoint holds the run",
-                 cfg.finetune.method)
-        return None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        plain_model(model, cfg).save_pretrained(tmp)  # transformers 5 always writes safetensors
-        tokenizer.save_pretrained(tmp)
-        if cfg.finetune.method == "lora":  # peft's format: adapter weights + config
-            # a task-built vocabulary's embeddings trained in place (not as a peft module), so
-            # peft saves them only when told
-            trained = model.get_input_embeddings().weight.requires_grad
-            model.save_pretrained(tmp / "adapter", save_embedding_layers=trained)
+        _write(model, tokenizer, cfg, tmp)
         tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes the folder private
         if out.exists():  # a resumed or repeated run: the new folder replaces the old whole
             old = out.with_name(f".{out.name}.old")
@@ -83,28 +125,63 @@ def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: s
     return out
 
 
+def load_model(folder: str | Path) -> torch.nn.Module:
+    """The model an export holds, in eval mode, whatever the method: full and LoRA through
+    transformers' Auto class; prefix tuning and bottleneck adapters rebuilt as the run built them
+    (base model, the vocabulary's size, the method's modules) with the exported weights loaded.
+    Tokenize with `AutoTokenizer.from_pretrained(folder)`."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise UserError(f"{folder}: no {MANIFEST}; not a model folder exported by tokentune")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    if manifest["method"] in ("full", "lora"):
+        auto = AutoModelForCausalLM if manifest["task_kind"] == "causal_lm" else AutoModelForSequenceClassification
+        return auto.from_pretrained(folder).eval()
+    from tokentune.config import from_dict
+    from tokentune.finetune.apply import apply
+    from tokentune.model.backbone import load_backbone
+    from tokentune.model.tokenizer import load_base_tokenizer
+
+    cfg = from_dict(manifest["run_config"])
+    base = load_backbone(cfg.model, cfg.task, pad_token_id=load_base_tokenizer(cfg.model).pad_token_id,
+                         seed=cfg.seed)
+    if base.get_input_embeddings().num_embeddings != manifest["vocab_size"]:
+        base.resize_token_embeddings(manifest["vocab_size"], mean_resizing=False)  # rows come from the file
+    for name, value in manifest["special_token_ids"].items():
+        setattr(base.config, name, value)
+    _label(base.config, cfg)
+    model = apply(cfg.finetune, base, family=cfg.model.family, task_kind=cfg.task.kind,
+                  max_length=cfg.data.max_length)
+    from safetensors.torch import load_file
+
+    if cfg.finetune.method == "prefix":
+        import peft
+
+        loaded = peft.set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))
+        # peft loads the prefix table into the prompt encoder on its own, after the rest
+        unexpected = [k for k in loaded.unexpected_keys if k != "prompt_embeddings"]
+    else:
+        unexpected = model.load_state_dict(load_file(folder / BOTTLENECK_WEIGHTS), strict=False).unexpected_keys
+    # missing keys are the frozen base's; an unexpected one has no place in the rebuilt model
+    if unexpected:
+        raise UserError(f"{folder}: {len(unexpected)} exported weights fit no module of the rebuilt "
+                        f"model (first: {unexpected[0]}); export it again with this tokentune version")
+    return model.eval()
+
 
 def export_checkpoint(cfg) -> Path:
     """`tokentune-export ckpt_path=... out=...`: any checkpoint's weights as such a folder, with
     the card when the run's results.json is beside its checkpoints/ folder."""
-    from omegaconf import OmegaConf
-
-    from tokentune.errors import UserError
     from tokentune.run.evaluate import _restore, load_weights
     from tokentune.run.model_card import write_model_card
 
-    # _restore checks a split against the task; "validation" is one every task answers to
-    restore_cfg = OmegaConf.create({**OmegaConf.to_container(cfg), "split": "validation"})
-    train_cfg, dm, module, trainer = _restore(restore_cfg)
-    if train_cfg.finetune.method not in EXPORTED:
-        raise UserError(f"ckpt_path: finetune={train_cfg.finetune.method} has no plain-model export yet "
-                        f"(only {', '.join(EXPORTED)}); the checkpoint itself holds the run")
+    train_cfg, dm, module, trainer = _restore(cfg)
     module = load_weights(cfg.ckpt_path, dm, module, trainer)
     out = export_model(module.model, dm.tokenizer, train_cfg, Path(cfg.out))
     results = Path(cfg.ckpt_path).resolve().parent.parent / "results.json"
     if results.is_file():
-        import json
-
         write_model_card(train_cfg, json.loads(results.read_text()),
                          {split: len(t) for split, t in dm.texts.items()}, out)
     print(f"exported {cfg.ckpt_path} to {out}", flush=True)

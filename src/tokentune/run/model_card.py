@@ -26,6 +26,29 @@ def _metrics(values: dict) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in sorted(values.items())) or "none"
 
 
+def how_to_load(cfg: TrainConfig) -> list[str]:
+    folder = "path/to/this/folder"
+    if cfg.finetune.method in ("full", "lora"):
+        return ["Trained with tokentune; loads with transformers alone:", "", "```python",
+                "from transformers import pipeline", LOADERS[cfg.task.kind].format(folder=folder), "```"]
+    lines = ["Trained with tokentune; the folder holds the trained weights only (the base model is "
+             f"{cfg.model.pretrained or cfg.model.name}), which `tokentune.load_model` puts back on it:",
+             "", "```python", "import tokentune", f'model = tokentune.load_model("{folder}")', "```"]
+    if cfg.finetune.method == "prefix":
+        auto = "AutoModelForCausalLM" if cfg.task.kind == "causal_lm" else "AutoModelForSequenceClassification"
+        labels = "" if cfg.task.kind == "causal_lm" else f", num_labels={cfg.task.num_labels}"
+        resize = cfg.tokenizer.kind != "pretrained"  # the run's own vocabulary: other rows than the base's
+        lines += ["", "or, in peft's own format, with peft alone:", "", "```python",
+                  "from peft import PeftModel", f"from transformers import {auto}, AutoTokenizer",
+                  f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
+                  f'base = {auto}.from_pretrained("{cfg.model.pretrained or "<base model>"}"{labels}, '
+                  "pad_token_id=tokenizer.pad_token_id)",
+                  # the run's own vocabulary has other rows than the base's: they are in the folder
+                  *(["base.resize_token_embeddings(len(tokenizer))"] if cfg.tokenizer.kind != "pretrained" else []),
+                  f'model = PeftModel.from_pretrained(base, "{folder}")', "```"]
+    return lines
+
+
 def model_card(cfg: TrainConfig, results: dict, rows: dict[str, int]) -> str:
     base = cfg.model.pretrained or f"{cfg.model.name} (randomly initialised: {json.dumps(cfg.model.config, default=str)})"
     method = {k: v for k, v in asdict(cfg.finetune).items() if k != "method"}
@@ -34,12 +57,7 @@ def model_card(cfg: TrainConfig, results: dict, rows: dict[str, int]) -> str:
     lines = [
         f"# {cfg.task.name}: {cfg.model.name} fine-tuned with {cfg.finetune.method}",
         "",
-        "Trained with tokentune; loads with transformers alone:",
-        "",
-        "```python",
-        "from transformers import pipeline",
-        LOADERS[cfg.task.kind].format(folder="path/to/this/folder"),
-        "```",
+        *how_to_load(cfg),
         "",
         "## Model",
         f"- base model: {base}",

@@ -53,9 +53,7 @@ def predict_text(cfg: DictConfig) -> Path:
     train_cfg: TrainConfig = from_dict(read_checkpoint(cfg.ckpt_path)["hyper_parameters"]["cfg"])
     examples = read_examples(cfg, train_cfg.task)
 
-
-    # _restore checks cfg.split against the task; "validation" is one every task answers to
-    train_cfg, dm, module, trainer = _restore(OmegaConf.merge(cfg, {"split": "validation"}))
+    train_cfg, dm, module, trainer = _restore(cfg)
     if train_cfg.task.kind == "causal_lm":
         rows = _generate(cfg, train_cfg, dm, module, trainer, examples)
     else:
