@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import MISSING
 
 from tokentune.errors import check
+from tokentune.model.families import get_family
 from tokentune.vocab.spec import TokenizerConfig
 
 # The configs ship inside the package, so an installed wheel composes exactly as a checkout does
@@ -23,7 +24,6 @@ PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-
 TASK_KINDS = ("classification", "regression", "causal_lm")
 FORMATS = ("tsv", "csv", "jsonl", "hub", "text")
 METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman", "perplexity")
-FAMILIES = ("bert", "gpt2")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 STRATEGIES = ("auto", "ddp", "fsdp")  # see tokentune.run.distributed
 
@@ -31,10 +31,10 @@ STRATEGIES = ("auto", "ddp", "fsdp")  # see tokentune.run.distributed
 @dataclass
 class ModelConfig:
     name: str = MISSING
-    family: str = MISSING  # bert | gpt2: decides pooling, padding and special tokens
+    family: str = MISSING  # a key of tokentune.model.families.FAMILIES (pooling, padding, special tokens ...)
     # hub id or local folder; None = random init from `config` (tiny test models)
     pretrained: Optional[str] = None
-    config: Optional[Dict[str, Any]] = None  # BertConfig / GPT2Config kwargs for random init
+    config: Optional[Dict[str, Any]] = None  # the family's transformers config kwargs, for random init
     tokenizer: Optional[str] = None  # None = `pretrained`; "bytes" = GPT-2's byte alphabet
     attn_implementation: str = "sdpa"
     trust_remote_code: bool = False
@@ -43,7 +43,7 @@ class ModelConfig:
     compile: Optional[str] = None
 
     def __post_init__(self) -> None:
-        check(self.family in FAMILIES, "model.family", f"'{self.family}' is not one of {FAMILIES}")
+        get_family(self.family)  # an unknown family: one line naming the known ones
         check(self.pretrained is not None or self.config is not None, "model.pretrained",
               "set a hub id / local folder, or model.config for a randomly initialised model")
         check(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",
@@ -268,6 +268,9 @@ class TrainConfig:
             check(self.finetune.method != "prefix", "data.packing",
                   "prefix tuning puts its virtual tokens in front of every row, which sequences packed "
                   "into one row cannot share; use finetune=lora or adapter, or data.packing=false")
+            check(get_family(self.model.family).packed_head is not None, "data.packing",
+                  f"{self.model.family} models have no packed classification head "
+                  f"(tokentune/model/families.py); use data.packing=false")
 
 
 def register_configs() -> None:

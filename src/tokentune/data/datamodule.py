@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from tokentune.compat.lightning import batches_done
 from tokentune.config import TrainConfig
 from tokentune.data.batching import EpochOrder, LengthGroupedBatchSampler, collate
 from tokentune.data.packing import pack
@@ -21,6 +22,7 @@ from tokentune.data.encode import (EncodedSplit, encode_examples, encode_lm_text
                                    load_cached, save_atomic, task_fingerprint, tokenizer_fingerprint)
 from tokentune.data.readers import read_split, read_text, split_path
 from tokentune.errors import UserError
+from tokentune.model.families import get_family
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,7 @@ class TaskDataModule(pl.LightningDataModule):
         """Where the training epoch stands, so a run resumed mid-epoch skips what it has seen."""
         if self.trainer is None:
             return {}
-        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
-        return {"epoch": self.trainer.current_epoch, "batches_done": progress.processed}
+        return {"epoch": self.trainer.current_epoch, "batches_done": batches_done(self.trainer)}
 
     def load_state_dict(self, state: dict) -> None:
         if state:
@@ -135,8 +136,8 @@ class TaskDataModule(pl.LightningDataModule):
         cfg, pad_id = self.cfg, self.tokenizer.pad_token_id
         widths = cfg.data.widths() if cfg.task.kind != "causal_lm" else None
         if train and cfg.data.packing:
-            pool = "last" if cfg.model.family == "gpt2" else "first"
-            return partial(pack, pad_id=pad_id, budget=cfg.data.max_length, pool=pool, widths=widths)
+            return partial(pack, pad_id=pad_id, budget=cfg.data.max_length,
+                           pool=get_family(cfg.model.family).pool, widths=widths)
         return partial(collate, pad_id=pad_id, widths=widths)
 
     def train_dataloader(self) -> DataLoader:

@@ -19,8 +19,6 @@ import torch
 
 from tokentune.data.batching import pad_width
 
-POOLS = ("first", "last")  # BERT reads [CLS]; GPT-2 reads the last non-padding token
-
 
 def pack_rows(lengths: Sequence[int], budget: int) -> list[list[int]]:
     """Indices grouped into rows of at most `budget` tokens, first fit in order of decreasing length."""
@@ -42,6 +40,7 @@ def pack_rows(lengths: Sequence[int], budget: int) -> list[list[int]]:
 
 
 def _pool_offset(ids: torch.Tensor, pool: str, pad_id: int) -> int:
+    """Where in its sequence the head reads: the family's `pool` (tokentune.model.families.POOLS)."""
     if pool == "first":
         return 0
     # as GPT2ForSequenceClassification: the rightmost token that is not the pad id, else the first

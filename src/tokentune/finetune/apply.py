@@ -6,7 +6,8 @@ from typing import Any
 from torch import nn
 
 from tokentune.finetune.config import AdapterConfig, FullConfig, LoraConfig, PrefixConfig, parse_config
-from tokentune.finetune.families import check_model, get_family
+from tokentune.finetune.families import check_model
+from tokentune.model.families import get_family
 
 
 def apply(

@@ -73,7 +73,7 @@ class AdapterConfig:
 class LoraConfig:
     """Low-rank adaptation through peft.
 
-    `target_modules: null` takes the family default (BERT query+value, GPT-2 c_attn).
+    `target_modules: null` takes the family's `lora_targets` (BERT query+value, GPT-2 c_attn).
     `merge_for_inference`: evaluate/predict on merged weights (the exported model is always merged).
     """
 

@@ -8,7 +8,7 @@ from transformers.pytorch_utils import Conv1D
 from tokentune.errors import ConfigError
 from tokentune.finetune._peft import get_peft_model
 from tokentune.finetune.config import LoraConfig
-from tokentune.finetune.families import HEAD_NAMES, Family
+from tokentune.model.families import HEAD_NAMES, Family
 
 # The layer types peft's LoRA can wrap; anything else is rejected by peft with a less useful message.
 _LORA_LAYERS = (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, Conv1D)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from tokentune.finetune.families import HEAD_NAMES
+from tokentune.model.families import HEAD_NAMES
 
 GROUPS = ("embeddings", "head", "method", "other")
 # Name parts that mark a parameter as added by a method: our adapters, peft LoRA, peft prefix.

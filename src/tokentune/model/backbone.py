@@ -1,26 +1,26 @@
 """Load the backbone through transformers' Auto classes, with the head the task needs.
 
-BERT classifies from [CLS] (BertForSequenceClassification's pooler); GPT-2 classifies from the
-last non-padding token (GPT2ForSequenceClassification finds it through pad_token_id) and does
-language modelling with its output head tied to the input embeddings.
+The head is transformers' own: *ForSequenceClassification pools the family's token (BERT's
+[CLS]; GPT-2's last non-padding token, found through pad_token_id), *ForCausalLM ties its output
+layer to the input embeddings. A random-init model's config class is its family's model_type.
 """
 from __future__ import annotations
 
 from tokentune.config import ModelConfig, TaskConfig
 from tokentune.errors import UserError
+from tokentune.model.families import get_family
 from tokentune.model.hub import from_hub
 
 
 def model_config(model: ModelConfig):
     """The transformers config alone (no weights): enough to check limits before heavy work."""
-    from transformers import AutoConfig, BertConfig, GPT2Config
+    from transformers import AutoConfig
 
     if model.pretrained:
         return from_hub(AutoConfig.from_pretrained, model.pretrained, "model.pretrained",
                         trust_remote_code=model.trust_remote_code)
-    cls = {"bert": BertConfig, "gpt2": GPT2Config}[model.family]
     try:
-        return cls(**model.config)
+        return AutoConfig.for_model(get_family(model.family).model_type, **model.config)
     except (TypeError, ValueError) as err:
         raise UserError(f"model.config: {err}") from None
 

@@ -18,6 +18,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from tokentune.compat.torch import cpp_compiler
+from tokentune.compat.transformers import no_split_modules
 from tokentune.config import TrainConfig
 from tokentune.errors import UserError
 from tokentune.model.packed import transformers_model
@@ -29,10 +31,8 @@ def check_compiler(device: torch.device) -> None:
     """Inductor turns graphs into C++ on a CPU: fail now, with the fix, rather than at step one."""
     if device.type != "cpu":
         return
-    from torch._inductor.cpp_builder import get_cpp_compiler
-
     try:
-        get_cpp_compiler()
+        cpp_compiler()
     except Exception as err:
         raise UserError(f"model.compile: compiling for the CPU needs a C++ compiler (gcc or clang), "
                         f"and none works here ({err}); install one or set model.compile=null") from None
@@ -49,9 +49,9 @@ def fixed_widths(cfg: TrainConfig) -> Optional[list[int]]:
 
 def repeated_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     """The transformer blocks: members of a ModuleList whose class transformers itself keeps
-    whole (`_no_split_modules`, the unit it places on devices), e.g. BertLayer, GPT2Block."""
+    whole (the unit it places on devices), e.g. BertLayer, GPT2Block."""
     hf = transformers_model(model)
-    whole = set(getattr(hf, "_no_split_modules", None) or ())
+    whole = no_split_modules(hf)
     return [block for mods in hf.modules() if isinstance(mods, torch.nn.ModuleList)
             for block in mods if type(block).__name__ in whole]
 

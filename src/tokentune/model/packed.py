@@ -2,15 +2,21 @@
 
 transformers' *ForSequenceClassification heads pool one token per row; a packed row holds
 several sequences, so this runs the model's own encoder with a block-diagonal attention mask
-(each token sees only its own sequence; causal within it for GPT-2), takes each sequence's
-pooled token from `pool_index` and applies the model's own head modules to those. The loss is
-the one the model computes for an unpacked batch, over the same sequences in the same order.
+(each token sees only its own sequence; causal within it for a decoder family), takes each
+sequence's pooled token from `pool_index` and applies the model's own head modules to those (the
+family's `packed_head`). The loss is the one the model computes for an unpacked batch, over the
+same sequences in the same order.
 """
 from __future__ import annotations
+
+from functools import reduce
 
 import torch
 import torch.nn.functional as F
 from transformers.modeling_outputs import SequenceClassifierOutput
+
+from tokentune.compat.transformers import attn_implementation
+from tokentune.model.families import get_family
 
 
 def transformers_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -40,24 +46,24 @@ def padding_block_mask(model: torch.nn.Module, attention_mask: torch.Tensor, *, 
     masking_utils) to see whether any row is padded: a host-device sync in every forward pass,
     and outside the compiled blocks. Real tokens attend exactly as with the 2D mask."""
     hf = transformers_model(model)
-    return block_mask(attention_mask.long() - 1, causal=family == "gpt2",
-                      attn_implementation=hf.config._attn_implementation, dtype=hf.dtype)
+    return block_mask(attention_mask.long() - 1, causal=get_family(family).causal,
+                      attn_implementation=attn_implementation(hf), dtype=hf.dtype)
 
 
 def packed_forward(model: torch.nn.Module, batch: dict[str, torch.Tensor], *,
                    family: str) -> SequenceClassifierOutput:
-    hf = transformers_model(model)
+    fam, hf = get_family(family), transformers_model(model)
     encoder = hf.base_model  # BertModel / GPT2Model, with any adapter or LoRA layers inside
-    mask = block_mask(batch["sequence_ids"], causal=family == "gpt2",
-                      attn_implementation=hf.config._attn_implementation, dtype=hf.dtype)
-    hidden = encoder(input_ids=batch["input_ids"], attention_mask=mask,
-                     token_type_ids=batch.get("token_type_ids"),
-                     position_ids=batch["position_ids"]).last_hidden_state
-    pooled = hidden.flatten(0, 1)[batch["pool_index"]]  # (sequences, hidden)
-    if family == "bert":  # BertForSequenceClassification: pooler(dense + tanh), dropout, classifier
-        logits = hf.classifier(hf.dropout(encoder.pooler(pooled[:, None])))
-    else:  # GPT2ForSequenceClassification: the score projection of the pooled token
-        logits = hf.score(pooled)
+    mask = block_mask(batch["sequence_ids"], causal=fam.causal,
+                      attn_implementation=attn_implementation(hf), dtype=hf.dtype)
+    # token types where the tokenizer gave them, as in a padded batch (GPT-2 adds them too, if given)
+    types = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
+    hidden = encoder(input_ids=batch["input_ids"], attention_mask=mask, position_ids=batch["position_ids"],
+                     **types).last_hidden_state
+    out = hidden.flatten(0, 1)[batch["pool_index"]][:, None]  # pooled tokens, (sequences, 1, hidden)
+    for path in fam.packed_head:  # e.g. BERT's pooler (it reads the first token), dropout, classifier
+        out = reduce(getattr, path.split("."), hf)(out)
+    logits = out[:, 0] if out.dim() == 3 else out  # a per-token head (GPT-2's score) keeps the token axis
     loss = None
     if "labels" in batch:
         labels = batch["labels"]

@@ -1,11 +1,14 @@
-"""The backbone's own tokenizer (`tokenizer=pretrained`), ready for batching.
+"""The backbone's own tokenizer (`tokenizer=pretrained`), ready for batching: padding on the right.
 
-GPT-2 ships without a pad token: its end-of-text token pads, on the right, and
-the classification head pools the last non-padding token (transformers finds it from pad_token_id).
+A tokenizer without a pad token (GPT-2's) pads with the token of its family's `pad_with` role
+(GPT-2: <|endoftext|>); the classification head then pools the last non-padding token
+(transformers finds it from pad_token_id).
 """
 from __future__ import annotations
 
 from tokentune.config import ModelConfig
+from tokentune.errors import UserError
+from tokentune.model.families import get_family
 from tokentune.model.hub import from_hub
 
 EOT = "<|endoftext|>"
@@ -34,7 +37,12 @@ def load_base_tokenizer(model: ModelConfig):
     else:
         tok = from_hub(AutoTokenizer.from_pretrained, source, "model.tokenizer",
                        trust_remote_code=model.trust_remote_code)
-    if model.family == "gpt2" and tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    if tok.pad_token is None:
+        pad_with = get_family(model.family).pad_with
+        if pad_with is None or getattr(tok, pad_with) is None:
+            instead = f" nor the {pad_with} that {model.family} models pad with" if pad_with else ""
+            raise UserError(f"model.tokenizer: {source} has no pad token{instead}; "
+                            "use a tokenizer whose special tokens include one")
+        tok.pad_token = getattr(tok, pad_with)
     tok.padding_side = "right"
     return tok

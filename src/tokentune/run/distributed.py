@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import atexit
+import importlib
 import os
 import signal
 import subprocess
@@ -24,12 +25,12 @@ import time
 from datetime import timedelta
 from typing import Any, Callable, Optional, Union
 
-from lightning_fabric.utilities.distributed import _set_num_threads_if_needed
 from pytorch_lightning.strategies import DDPStrategy, FSDPStrategy, Strategy
-from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
+from tokentune.compat.lightning import LaunchesWith, ScriptLauncher
 from tokentune.config import TrainerConfig
 from tokentune.errors import UserError
+from tokentune.model.families import get_family
 
 POLL_S = 0.5  # how often a watch looks; a dead worker is reported within about this long
 SETTLE_S = 3.0  # after an error in the main thread: how long to look for a dead worker behind it
@@ -50,17 +51,16 @@ def build_strategy(cfg: TrainerConfig, family: str) -> Union[str, Strategy]:
 
 
 def block_classes(family: str) -> set[type]:
-    """The modules FSDP shards as units: the family's transformer blocks (and embeddings), as
-    transformers lists them in `_no_split_modules` (what accelerate wraps too)."""
-    import transformers
-    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+    """The modules FSDP shards as units: the family's `fsdp_units` (its transformer blocks, and
+    BERT's embeddings), the classes transformers keeps whole when it places a model on devices."""
+    units = set()
+    for path in get_family(family).fsdp_units:
+        module, _, name = path.rpartition(".")
+        units.add(getattr(importlib.import_module(module), name))
+    return units
 
-    model_class = getattr(transformers, MODEL_MAPPING_NAMES[family])
-    module = sys.modules[model_class.__module__]
-    return {getattr(module, name) for name in model_class._no_split_modules}
 
-
-class WatchedLauncher(_SubprocessScriptLauncher):
+class WatchedLauncher(ScriptLauncher):
     """Lightning's launcher (it re-runs the script once per extra local device, with Hydra's run
     dir), with our watches in place of Lightning's observer."""
 
@@ -73,9 +73,9 @@ class WatchedLauncher(_SubprocessScriptLauncher):
         env.validate_settings(num_devices=self.num_processes, num_nodes=self.num_nodes)
         if not env.creates_processes_externally:
             os.environ[LAUNCHER_PID] = str(os.getpid())
-            self._call_children_scripts()  # copies os.environ into each worker
+            procs = self.start_workers()
             del os.environ[LAUNCHER_PID]
-            self.watch = WorkerWatch(self.procs, first_rank=env.global_rank() + 1)
+            self.watch = WorkerWatch(procs, first_rank=env.global_rank() + 1)
             self.watch.start()
             # outlive the workers: none should see its launcher gone while it is finishing
             atexit.register(self.watch.wait_for_workers, WAIT_S)
@@ -85,7 +85,7 @@ class WatchedLauncher(_SubprocessScriptLauncher):
             self.watch = LauncherWatch(os.getppid(), rank=env.global_rank(),
                                        launcher_rank=env.global_rank() - env.local_rank())
             self.watch.start()
-        _set_num_threads_if_needed(num_processes=self.num_processes)
+        self.set_num_threads()
         try:
             return function(*args, **kwargs)
         except UserError:
@@ -104,19 +104,12 @@ class WatchedLauncher(_SubprocessScriptLauncher):
         super().kill(signum)
 
 
-class _WatchedLaunch:
-    """A strategy mixin: launch through WatchedLauncher (DDP and FSDP pick their launcher here)."""
-
-    def _configure_launcher(self) -> None:
-        self._launcher = WatchedLauncher(self.cluster_environment, self.num_processes, self.num_nodes)
+class WatchedDDPStrategy(LaunchesWith, DDPStrategy):
+    launcher_class = WatchedLauncher
 
 
-class WatchedDDPStrategy(_WatchedLaunch, DDPStrategy):
-    pass
-
-
-class WatchedFSDPStrategy(_WatchedLaunch, FSDPStrategy):
-    pass
+class WatchedFSDPStrategy(LaunchesWith, FSDPStrategy):
+    launcher_class = WatchedLauncher
 
 
 class _Watch(threading.Thread, abc.ABC):

@@ -30,10 +30,9 @@ from typing import Any, Optional
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers.csv_logs import ExperimentWriter
-from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 from tokentune.atomic import write_atomic
+from tokentune.compat import lightning as compat
 
 
 def rng_states() -> dict[str, Any]:
@@ -77,7 +76,7 @@ class ResumeState(pl.Callback):
         # interrupted fit's (the batch being saved logs its row just after this), later ones
         # belong to batches a resumed fit trains again
         return {"rng": rng_states(),
-                "logged_through": trainer.fit_loop.epoch_loop._batches_that_stepped}
+                "logged_through": compat.batches_that_stepped(trainer)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._rng = state.get("rng")
@@ -95,30 +94,24 @@ class ResumeState(pl.Callback):
             self._rng = None
 
 
-class CSVLogger(pl.loggers.CSVLogger):
+class CSVLogger(compat.CSVLogger):
     """Lightning's CSVLogger, except that a resumed fit keeps the rows logged before its
     checkpoint (rows whose step is at most `keep_through`, which ResumeState sets); a fresh fit
     starts the file again, as Lightning's does."""
 
     keep_through: Optional[int] = None
 
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _ResumableWriter(self.log_dir, self)
-        return self._experiment
+    def make_writer(self) -> compat.KeepingWriter:
+        return _ResumableWriter(self.log_dir, self)
 
 
-class _ResumableWriter(ExperimentWriter):
+class _ResumableWriter(compat.KeepingWriter):
+    """Lightning's writer deletes metrics.csv when it is made (the hyperparameters are logged
+    before a fit restores its checkpoint); this one decides what to keep at its first save."""
+
     def __init__(self, log_dir: str, logger: CSVLogger):
         self._logger, self._started = logger, False
         super().__init__(log_dir)
-
-    def _check_log_dir_exists(self) -> None:
-        """Lightning deletes metrics.csv here, when the writer is made (the hyperparameters are
-        logged before a fit restores its checkpoint); what to keep is decided at the first save."""
 
     def save(self) -> None:
         if self.metrics and not self._started:

@@ -24,10 +24,11 @@ import tokenizers
 from tokenizers import Tokenizer
 
 from tokentune.errors import ConfigError, UserError
+from tokentune.model.families import get_family
 from tokentune.vocab import cache
 from tokentune.vocab.corpus import Corpus, gather
 from tokentune.vocab.extend import add_words, choose_words, count_words
-from tokentune.vocab.pipeline import FAMILIES, MODEL_INPUT_NAMES, Pipeline, resolve
+from tokentune.vocab.pipeline import Pipeline, resolve
 from tokentune.vocab.spec import TokenizerConfig
 from tokentune.vocab.trim import count_tokens, trim
 
@@ -78,8 +79,7 @@ def load_or_build_info(spec: Any, *, base_tokenizer, family: str, corpus: Iterab
     """(tokenizer, BuildInfo). `corpus` is the task's train texts (pairs: both sides as texts);
     `splits` the text of every split, for tokenizer.corpus.splits."""
     spec = as_spec(spec)
-    if family not in FAMILIES:
-        raise ConfigError("model.family", f"'{family}' is not one of {FAMILIES}")
+    get_family(family)  # an unknown family stops here, before any corpus is read
     if not spec.trains:
         return base_tokenizer, BuildInfo(spec.name, spec.kind, spec.mode, built=False,
                                          vocab_size=len(base_tokenizer))
@@ -183,7 +183,7 @@ def _too_small(spec, pipe: Pipeline, tok: Tokenizer, data: Corpus, needed: int |
 def _base_wrapper_kwargs(base, family: str) -> dict[str, Any]:
     roles = {r: str(getattr(base, r)) for r in ROLES if getattr(base, r, None) is not None}
     return {**roles, "model_max_length": int(base.model_max_length),
-            "model_input_names": list(base.model_input_names or MODEL_INPUT_NAMES[family]),
+            "model_input_names": list(base.model_input_names or get_family(family).input_names),
             "padding_side": base.padding_side}
 
 

@@ -1,14 +1,11 @@
 """A TokenizerConfig resolved into `tokenizers` parts, ready to train.
 
 normalizer → pre-tokenizer → model (+ its trainer) → post-processor → decoder, plus the special
-tokens and their roles. Unset parts take the family's defaults here, the one place they live:
-
-| part           | BERT family                          | GPT-2 family / byte_bpe       |
-| -------------- | ------------------------------------ | ----------------------------- |
-| normalizer     | the backbone tokenizer's own         | the backbone tokenizer's own  |
-| pre-tokenizer  | bert (whitespace + punctuation)      | byte_level                    |
-| post-processor | bert: [CLS] a [SEP] b [SEP]          | byte_level (offsets only)     |
-| special tokens | [PAD] [UNK] [CLS] [SEP] [MASK]       | <|endoftext|> <|pad|>         |
+tokens and their roles. Unset parts are filled in here: the normalizer is the backbone
+tokenizer's own; the pre-tokenizer, post-processor and special tokens are the family's
+(`tokentune.model.families`: BERT's bert pre-tokenizer, [CLS] a [SEP] b [SEP] template and
+[PAD] [UNK] [CLS] [SEP] [MASK]; GPT-2's byte_level and <|endoftext|> <|pad|>); kind byte_bpe
+always pre-tokenizes byte_level, whose post-processor trims offsets.
 
 Word-boundary markers follow the decoder: plain `bpe` and `unigram` have none (as in design.md's
 19.3k probe; decode() then spaces pieces apart, and on SST-2 unigram+bert is 0.12 tokens/word
@@ -25,19 +22,9 @@ from typing import Any
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from tokentune.errors import ConfigError
+from tokentune.model.families import FAMILIES, get_family
 from tokentune.vocab.spec import TokenizerConfig
 
-FAMILIES = ("bert", "gpt2")
-EOT = "<|endoftext|>"
-# role → the family's conventional token; a user's special_tokens list is matched against these
-FAMILY_ROLES: dict[str, dict[str, str]] = {
-    "bert": {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]",
-             "sep_token": "[SEP]", "mask_token": "[MASK]"},
-    "gpt2": {"bos_token": EOT, "eos_token": EOT, "pad_token": "<|pad|>", "unk_token": "<|unk|>"},
-}
-REQUIRED_ROLES = {"bert": ("pad_token", "cls_token", "sep_token"), "gpt2": ("eos_token", "pad_token")}
-MODEL_INPUT_NAMES = {"bert": ["input_ids", "token_type_ids", "attention_mask"],
-                     "gpt2": ["input_ids", "attention_mask"]}
 SUFFIX, PREFIX, METASPACE = "</w>", "##", "▁"
 
 
@@ -179,7 +166,7 @@ class Pipeline:
 
     def wrapper_kwargs(self, model_max_length: int) -> dict[str, Any]:
         kwargs = {**self.roles, "model_max_length": model_max_length,
-                  "model_input_names": MODEL_INPUT_NAMES[self.family], "padding_side": "right"}
+                  "model_input_names": list(get_family(self.family).input_names), "padding_side": "right"}
         extra = [t for t in self.special_tokens if t not in self.roles.values()]
         if extra:  # (transformers 5 reads this older name too, as extra_special_tokens)
             kwargs["additional_special_tokens"] = extra
@@ -188,37 +175,36 @@ class Pipeline:
 
 def resolve(spec: TokenizerConfig, family: str) -> Pipeline:
     """Fill the family's defaults into `spec` and check that the parts fit together."""
-    if family not in FAMILIES:
-        raise ConfigError("model.family", f"'{family}' is not one of {FAMILIES}")
+    fam = get_family(family)
     kind = spec.kind
-    pre = spec.pre_tokenizer or ("byte_level" if kind == "byte_bpe" or family == "gpt2" else "bert")
+    pre = spec.pre_tokenizer or ("byte_level" if kind == "byte_bpe" else fam.pre_tokenizer)
     byte_level = pre.split("+")[-1] == "byte_level"
     metaspace = "metaspace" in pre.split("+")
     decoder = spec.decoder or (
         "byte_level" if byte_level and kind != "wordpiece" else
         "wordpiece" if kind == "wordpiece" else "metaspace" if metaspace else "none")
-    post = spec.post_processor or ("bert" if family == "bert" else "byte_level" if byte_level else "none")
+    post = spec.post_processor or fam.post_processor or ("byte_level" if byte_level else "none")
     if kind == "byte_bpe" and not byte_level:
         raise ConfigError("tokenizer.pre_tokenizer", f"kind byte_bpe needs a pre_tokenizer ending in "
                           f"byte_level, not '{pre}' (or use kind bpe)")
     _check_parts(kind, decoder, byte_level, metaspace)
 
     needs_unk = kind == "wordpiece" or not byte_level  # byte-level alphabets cover every input
-    roles_of_family = FAMILY_ROLES[family]
     if spec.special_tokens is None:
-        specials = list(dict.fromkeys(t for r, t in roles_of_family.items()
-                                      if r != "unk_token" or needs_unk or family == "bert"))
+        specials = list(dict.fromkeys(t for r, t in fam.special_tokens.items()
+                                      if r != "unk_token" or needs_unk or not fam.unk_only_if_needed))
     else:
         specials = list(spec.special_tokens)
-    other = FAMILY_ROLES["gpt2" if family == "bert" else "bert"]  # e.g. [CLS] in a GPT-2 list
-    roles = {r: t for r, t in {**other, **roles_of_family}.items() if t in specials}
-    required = REQUIRED_ROLES[family] + (("unk_token",) if needs_unk else ())
+    # a user's list is read by every family's conventions (e.g. [CLS] in a GPT-2 list), its own first
+    known = {r: t for other in FAMILIES.values() if other is not fam for r, t in other.special_tokens.items()}
+    known.update(fam.special_tokens)
+    roles = {r: t for r, t in known.items() if t in specials}
+    required = fam.required_roles + (("unk_token",) if needs_unk else ())
     required += ("cls_token", "sep_token") if post == "bert" else ()
     for role in dict.fromkeys(required):
         if role not in roles:
-            token = roles_of_family.get(role, FAMILY_ROLES["bert"][role])
             raise ConfigError("tokenizer.special_tokens",
-                              f"this {family} {kind} tokenizer needs {token!r} ({role}); add it to "
+                              f"this {family} {kind} tokenizer needs {known[role]!r} ({role}); add it to "
                               f"{specials} or set special_tokens: null for the family's own")
     return Pipeline(kind=kind, family=family, normalizer=spec.normalizer, pre_tokenizer=pre,
                     post_processor=post, decoder=decoder, special_tokens=specials, roles=roles,

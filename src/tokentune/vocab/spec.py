@@ -64,8 +64,9 @@ class TokenizerConfig:
     # setting); 0, the trainers' default, reproduces design.md's 19,314 tokens on SST-2
     min_frequency: int = 0
     normalizer: Optional[str] = None  # None = the backbone tokenizer's own (BERT uncased: bert)
-    pre_tokenizer: Optional[str] = None  # None = bert (BERT family) / byte_level (GPT-2, byte_bpe)
-    post_processor: Optional[str] = None  # None = bert ([CLS] a [SEP] b [SEP]) / byte_level
+    # None = the family's (tokentune/model/families.py): BERT bert, GPT-2 byte_level; byte_bpe byte_level
+    pre_tokenizer: Optional[str] = None
+    post_processor: Optional[str] = None  # None = the family's: BERT bert ([CLS] a [SEP] b [SEP]) / byte_level
     decoder: Optional[str] = None  # None = the kind's own; bpe + decoder=bpe adds </w> suffixes
     special_tokens: Optional[List[str]] = None  # None = the family's; given = all of them, id order
     corpus: CorpusConfig = field(default_factory=CorpusConfig)

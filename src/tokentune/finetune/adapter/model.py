@@ -1,4 +1,4 @@
-"""Injecting bottleneck adapters into BERT and GPT-2 blocks.
+"""Injecting bottleneck adapters into each transformer block, at the family's adapter sites.
 
 pfeiffer: one adapter after the feed-forward sublayer; houlsby: one after attention and one
 after the feed-forward sublayer. Each sits on the sublayer's output before the residual add.
@@ -9,7 +9,7 @@ from torch import nn
 
 from tokentune.errors import ConfigError, UserError
 from tokentune.finetune.config import AdapterConfig
-from tokentune.finetune.families import Family
+from tokentune.model.families import Family
 
 from .layer import AdapterLayer, BottleneckAdapter
 
@@ -53,14 +53,17 @@ def inject_adapters(model: nn.Module, cfg: AdapterConfig, family: Family) -> lis
     for index, block in enumerate(blocks):
         for site in adapter_sites(cfg, family):
             parent_path, _, attr = site.rpartition(".")
-            parent = block.get_submodule(parent_path)
             name = f"{prefix}.{index}.{site}"
-            if not isinstance(getattr(parent, attr), nn.Dropout):
-                # Either adapters are already in, or transformers moved the residual add.
+            try:
+                parent = block.get_submodule(parent_path)
+                current = getattr(parent, attr)
+            except AttributeError:
                 raise UserError(
-                    f"cannot place an adapter at {name}: expected the sublayer's output dropout, "
-                    f"found {type(getattr(parent, attr)).__name__}"
-                )
+                    f"cannot place an adapter at {name}: the model has no such module (the "
+                    f"{family.name} family's adapter sites in tokentune/model/families.py do not fit it)"
+                ) from None
+            if isinstance(current, AdapterLayer):
+                raise UserError(f"cannot place an adapter at {name}: an adapter is there already")
             targets.append((name, parent, attr))
     for _, parent, attr in targets:
         reference = next(parent.parameters())

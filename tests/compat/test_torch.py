@@ -1,0 +1,21 @@
+"""The torch internal tokentune/compat/torch.py calls: still there, still answering."""
+import shutil
+
+import pytest
+import torch
+
+from tokentune.compat.torch import cpp_compiler
+
+FIX = "update tokentune/compat/torch.py"
+
+
+def test_inductor_names_the_cpp_compiler_it_would_use():
+    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        pytest.skip("no C++ compiler on this machine: there is nothing for inductor to find")
+    try:
+        compiler = cpp_compiler()
+    except (ImportError, AttributeError) as err:
+        pytest.fail(f"torch {torch.__version__}: torch._inductor.cpp_builder.get_cpp_compiler is "
+                    f"gone ({err}); {FIX}")
+    assert isinstance(compiler, str) and shutil.which(compiler), (
+        f"torch {torch.__version__}: get_cpp_compiler() gave {compiler!r}, not a compiler on PATH; {FIX}")

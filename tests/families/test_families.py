@@ -1,0 +1,221 @@
+"""Every entry of the family registry, tested end to end from the entry alone.
+
+Parametrized over tokentune.model.families.FAMILIES, so a new entry gets these tests without
+editing this file; it needs conf/model/<name>_tiny.yaml, a small random-init model. Each
+family: its entry is complete, its configs compose, it trains (LoRA) and its PEFT-only
+checkpoint rebuilds the trained model, a vocabulary built for it takes its embeddings from the
+backbone's, and where it packs, a packed batch computes what the padded one does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import yaml
+
+from conftest import CONF, run_overrides
+from tokentune.config import compose as compose_train, validate
+from tokentune.errors import ConfigError
+from tokentune.model.families import FAMILIES, POOLS, get_family
+from tokentune.vocab.spec import POST_PROCESSORS, PRE_TOKENIZERS
+
+NAMES = sorted(FAMILIES)
+ROLES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+# LoRA on one batch of 16 demo rows, 24 times over: a random-init tiny model memorises it (tiny
+# BERT stays at chance for longer on more rows); validated once, at the end
+STEPS = 24
+TRAIN = ("task=demo", "finetune=lora", "optimizer.lr=5e-2", "optimizer.warmup_ratio=0",
+         "data.max_train_examples=16", "data.batch_size=16", f"trainer.max_steps={STEPS}",
+         "trainer.max_epochs=-1", f"trainer.check_val_every_n_epoch={STEPS}", "logger=none",
+         "test=false", "export=false")
+
+
+def tiny(name: str) -> str:
+    return f"model={name}_tiny"
+
+
+def compose(cache_dir: Path, run_dir: Path, *overrides: str):
+    return compose_train(run_overrides(cache_dir, run_dir) + list(overrides))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_entry_is_complete(name):
+    fam = FAMILIES[name]
+    assert fam.name == name
+    tiny_yaml = CONF / "model" / f"{name}_tiny.yaml"
+    assert tiny_yaml.is_file(), f"family {name}: add {tiny_yaml.relative_to(CONF.parent)} (a random-init model)"
+    option = yaml.safe_load(tiny_yaml.read_text())
+    assert option["family"] == name and option.get("pretrained") is None and option["config"]
+    assert fam.pool in POOLS
+    assert {"input_ids", "attention_mask"} <= set(fam.input_names)
+    assert set(fam.special_tokens) <= set(ROLES) and set(fam.required_roles) <= set(fam.special_tokens)
+    assert fam.pad_with is None or fam.pad_with in ROLES
+    assert fam.pre_tokenizer in PRE_TOKENIZERS and fam.post_processor in (*POST_PROCESSORS, None)
+    assert fam.lora_targets and fam.attention_site and fam.ffn_site and fam.fsdp_units
+    for path in fam.fsdp_units:
+        module, _, cls = path.rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), cls), type), path
+
+
+def test_an_unknown_family_is_one_line_naming_the_known_ones(compose):
+    with pytest.raises(ConfigError) as err:
+        get_family("t5")
+    assert str(err.value) == (f"model.family: 't5' is not one of {tuple(FAMILIES)} "
+                              "(the entries of tokentune/model/families.py)")
+    with pytest.raises(ConfigError, match=r"^model.family: 't5' is not one of"):
+        validate(compose("model=bert_tiny", "model.family=t5"))
+
+
+def test_a_family_without_a_packed_head_refuses_packing_at_composition(compose, monkeypatch):
+    monkeypatch.setitem(FAMILIES, "nopack", dataclasses.replace(FAMILIES["bert"], name="nopack", packed_head=None))
+    assert validate(compose("model=bert_tiny", "model.family=nopack")).model.family == "nopack"
+    with pytest.raises(ConfigError) as err:
+        validate(compose("model=bert_tiny", "model.family=nopack", "data.packing=true"))
+    assert str(err.value) == ("data.packing: nopack models have no packed classification head "
+                              "(tokentune/model/families.py); use data.packing=false")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_composes_with_each_task_kind_it_supports(compose, name):
+    tasks = {"classification": "demo", "regression": "demo", "causal_lm": "shakespeare"}
+    for kind in get_family(name).task_kinds:
+        overrides = [tiny(name), f"task={tasks[kind]}"]
+        if kind == "regression":
+            overrides += ["task.kind=regression", "task.labels=null", "task.metrics=[pearson]",
+                          "task.monitor=pearson"]
+        cfg = validate(compose(*overrides))
+        assert (cfg.model.family, cfg.task.kind) == (name, kind)
+
+
+class Losses(pl.Callback):
+    def __init__(self):
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(float(outputs["loss"]))
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def trained(request, cache_dir, tmp_path_factory):
+    """A LoRA run of the family's tiny model: (family name, config, results, step losses)."""
+    from tokentune.run.fit import fit
+
+    name = request.param
+    run_dir = tmp_path_factory.mktemp(f"{name}-lora")
+    dcfg = compose(cache_dir, run_dir, tiny(name), *TRAIN)
+    losses = Losses()
+    return name, dcfg, fit(dcfg, extra_callbacks=[losses]), losses.losses
+
+
+def test_trains_a_few_steps(trained):
+    name, _, results, losses = trained
+    assert results["steps"] == len(losses) == STEPS
+    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
+    assert last < 0.75 * first, f"{name}: the loss went from {first:.3f} to {last:.3f} in {STEPS} steps"
+    p = results["parameters"]
+    assert 0 < p["trainable"] < p["total"] / 5 and p["groups"]["head"]["trainable"] > 0
+
+
+def test_the_peft_checkpoint_holds_only_what_trained_and_rebuilds_the_run(trained):
+    from tokentune.data.datamodule import TaskDataModule
+    from tokentune.model.module import TaskModule
+    from tokentune.run.evaluate import load_weights
+
+    name, dcfg, results, _ = trained
+    fam, cfg = get_family(name), validate(dcfg)
+    saved = torch.load(results["best_checkpoint"], weights_only=True)["state_dict"]
+    assert saved and all("lora_" in k or f".{fam.cls_head}." in k for k in saved), sorted(saved)
+    assert any(f".{fam.cls_head}." in k for k in saved)  # the head trains in full and is kept
+    assert sum(t.numel() for t in saved.values()) == results["parameters"]["trainable"]
+
+    dm = TaskDataModule(cfg)
+    dm.prepare_data()
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                         default_root_dir=cfg.paths.output_dir)
+    rebuilt = trainer.validate(load_weights(results["best_checkpoint"], dm, TaskModule(cfg), trainer),
+                               datamodule=dm, verbose=False)[0]
+    assert rebuilt == pytest.approx(results["validation"], rel=1e-6, abs=1e-7)
+    untrained = TaskModule(cfg)
+    untrained.trainer = SimpleNamespace(datamodule=dm, strategy=trainer.strategy)
+    untrained.configure_model()
+    untrained.trainer = None
+    fresh = trainer.validate(untrained, datamodule=dm, verbose=False)[0]
+    assert fresh["val/loss"] != pytest.approx(results["validation"]["val/loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_built_vocabulary_takes_its_rows_from_the_backbone(cache_dir, tmp_path, name):
+    from tokentune.data.datamodule import TaskDataModule
+    from tokentune.model.backbone import load_backbone
+    from tokentune.vocab.induction import induce_embeddings
+
+    cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", "tokenizer=bpe8k"))
+    dm = TaskDataModule(cfg)
+    dm.prepare_data()
+    base, tok = dm.base_tokenizer, dm.tokenizer
+    assert tok is not base and list(tok.model_input_names) == list(get_family(name).input_names)
+    model = load_backbone(cfg.model, cfg.task, pad_token_id=base.pad_token_id, seed=cfg.seed)
+    old = model.get_input_embeddings().weight.detach().clone()
+    stats = induce_embeddings(model, base, tok, "fvt", seed=0)
+    new = model.get_input_embeddings().weight.detach()
+    assert new.shape == (len(tok), old.shape[1]) == (stats["new_size"], old.shape[1])
+    # every new token has a source among the old rows: its role's, its own text's or its pieces'
+    assert stats["random"] == 0 and stats["copied"] + stats["fvt"] > 0, stats
+    for role in get_family(name).required_roles:  # the roles this family cannot do without
+        assert getattr(base, role) is not None, f"{name}: the backbone's tokenizer has no {role}"
+        torch.testing.assert_close(new[tok.convert_tokens_to_ids(getattr(tok, role))],
+                                   old[base.convert_tokens_to_ids(getattr(base, role))], rtol=0, atol=0,
+                                   msg=f"{name}: the new {role}'s row is not the old {role}'s")
+    encoded = tok(["a fine film", "not good at all"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model.eval()(**encoded, labels=torch.tensor([1, 0]))
+    assert encoded["input_ids"].max() < len(tok) and torch.isfinite(out.loss)
+
+
+def _examples(dm, n: int = 24) -> list[dict]:
+    """Real tokenized demo rows, some ending in the pad id (a decoder then pools the token before)."""
+    rows = [dm.splits["train"][i] for i in range(n)]
+    rows[3] = {**rows[3], "input_ids": torch.cat([rows[3]["input_ids"][:-1],
+                                                  torch.tensor([dm.tokenizer.pad_token_id])])}
+    return rows
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("name", [n for n in NAMES if FAMILIES[n].packed_head is not None])
+def test_packed_batches_compute_what_padded_ones_do(cache_dir, tmp_path, name, attn):
+    from tokentune.data.batching import collate
+    from tokentune.data.datamodule import TaskDataModule
+    from tokentune.data.packing import pack
+    from tokentune.finetune.apply import apply
+    from tokentune.model.backbone import load_backbone
+    from tokentune.model.packed import packed_forward
+
+    cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", f"model.attn_implementation={attn}"))
+    dm = TaskDataModule(cfg)
+    dm.prepare_data()
+    fam, pad = get_family(name), dm.tokenizer.pad_token_id
+    model = load_backbone(cfg.model, cfg.task, pad_token_id=pad, seed=0)
+    model = apply({"method": "lora", "r": 4}, model, family=name, task_kind="classification").eval()
+    rows = _examples(dm)
+    packed = pack(rows, pad_id=pad, budget=cfg.data.max_length, pool=fam.pool)
+    assert packed["input_ids"].shape[0] < len(rows)  # several sequences share a row
+    padded = collate(rows, pad_id=pad)
+
+    def run(forward):
+        model.zero_grad()
+        out = forward()
+        out.loss.backward()
+        return out, {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+    got, got_grads = run(lambda: packed_forward(model, packed, family=name))
+    want, want_grads = run(lambda: model(**padded))
+    torch.testing.assert_close(got.logits, want.logits, rtol=1e-5, atol=1e-6)
+    assert got.loss.item() == pytest.approx(want.loss.item(), rel=1e-5)
+    assert got_grads.keys() == want_grads.keys() and len(got_grads) >= 4
+    for k in want_grads:
+        torch.testing.assert_close(got_grads[k], want_grads[k], rtol=1e-4, atol=1e-6, msg=k)
