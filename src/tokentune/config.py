@@ -25,6 +25,7 @@ TASK_KINDS = ("classification", "regression", "causal_lm")
 FORMATS = ("tsv", "csv", "jsonl", "hub", "text")
 METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman", "perplexity")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+MODEL_DTYPES = ("float32", "bfloat16")
 STRATEGIES = ("auto", "ddp", "fsdp")  # see tokentune.run.distributed
 
 
@@ -35,15 +36,23 @@ class ModelConfig:
     # hub id or local folder; None = random init from `config` (tiny test models)
     pretrained: Optional[str] = None
     config: Optional[Dict[str, Any]] = None  # the family's transformers config kwargs, for random init
-    tokenizer: Optional[str] = None  # None = `pretrained`; "bytes" = GPT-2's byte alphabet
+    # None = `pretrained`; "bytes" = GPT-2's byte alphabet; "family_bytes" = that alphabet behind the
+    # family's special tokens (tokentune.model.tokenizer.family_byte_level_tokenizer)
+    tokenizer: Optional[str] = None
     attn_implementation: str = "sdpa"
     trust_remote_code: bool = False
     # torch.compile the backbone's encoder (after the fine-tuning method is applied): null = eager;
     # reduce-overhead adds CUDA graphs, one per batch shape (pair it with data.buckets)
     compile: Optional[str] = None
+    # The dtype the backbone's weights load in. float32: fp32 master weights (autocast does the
+    # rest under trainer.precision=bf16-mixed). bfloat16 halves the frozen base's memory; it needs a
+    # bf16 trainer.precision: under bf16-mixed whatever trains (adapters, LoRA, prefix, head; every
+    # weight under finetune=full) is kept in float32, fp32 master weights; bf16-true trains in bf16.
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         get_family(self.family)  # an unknown family: one line naming the known ones
+        check(self.dtype in MODEL_DTYPES, "model.dtype", f"'{self.dtype}' is not one of {MODEL_DTYPES}")
         check(self.pretrained is not None or self.config is not None, "model.pretrained",
               "set a hub id / local folder, or model.config for a randomly initialised model")
         check(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",
@@ -262,6 +271,10 @@ class TrainConfig:
     export: bool = True  # write the best weights as a plain model folder, run/model (run/export.py)
 
     def __post_init__(self) -> None:
+        get_family(self.model.family).check_method(self.finetune.method)  # e.g. prefix on DeBERTa
+        check(self.model.dtype == "float32" or self.trainer.precision in ("bf16-mixed", "bf16-true"),
+              "model.dtype", f"{self.model.dtype} weights need trainer.precision=bf16-mixed (what trains "
+              f"kept in float32) or bf16-true, not {self.trainer.precision}; or model.dtype=float32")
         if self.data.packing:
             check(self.task.kind != "causal_lm", "data.packing",
                   "causal-LM blocks are all task.block_size tokens long: there is no padding to pack away")

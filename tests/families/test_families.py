@@ -28,7 +28,7 @@ NAMES = sorted(FAMILIES)
 ROLES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 # LoRA on one batch of 16 demo rows, 24 times over: a random-init tiny model memorises it (tiny
 # BERT stays at chance for longer on more rows); validated once, at the end
-STEPS = 24
+STEPS = 96  # a tiny RoBERTa reading bytes through its first token needs about this many (0.78 -> 0.09)
 TRAIN = ("task=demo", "finetune=lora", "optimizer.lr=5e-2", "optimizer.warmup_ratio=0",
          "data.max_train_examples=16", "data.batch_size=16", f"trainer.max_steps={STEPS}",
          "trainer.max_epochs=-1", f"trainer.check_val_every_n_epoch={STEPS}", "logger=none",
@@ -78,6 +78,19 @@ def test_a_family_without_a_packed_head_refuses_packing_at_composition(compose, 
         validate(compose("model=bert_tiny", "model.family=nopack", "data.packing=true"))
     assert str(err.value) == ("data.packing: nopack models have no packed classification head "
                               "(tokentune/model/families.py); use data.packing=false")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not FAMILIES[n].prefix])
+def test_prefix_tuning_is_refused_in_one_line_before_any_model_is_built(compose, name):
+    from tokentune.finetune.apply import apply
+
+    with pytest.raises(ConfigError) as err:  # at composition, from the config alone
+        validate(compose(tiny(name), "task=demo", "finetune=prefix"))
+    assert str(err.value) == (f"finetune: prefix tuning feeds its virtual tokens to every layer as a "
+                              f"key/value cache, which {name} models do not take "
+                              "(tokentune/model/families.py); use finetune=lora, adapter or full")
+    with pytest.raises(ConfigError, match=r"^finetune: prefix tuning"):  # evaluate, export: through apply
+        apply({"method": "prefix"}, torch.nn.Module(), family=name, task_kind="classification")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -219,3 +232,49 @@ def test_packed_batches_compute_what_padded_ones_do(cache_dir, tmp_path, name, a
     assert got_grads.keys() == want_grads.keys() and len(got_grads) >= 4
     for k in want_grads:
         torch.testing.assert_close(got_grads[k], want_grads[k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loads_in_the_dtype_asked_and_keeps_what_trains_in_float32(cache_dir, tmp_path, name):
+    from tokentune.data.datamodule import TaskDataModule
+    from tokentune.model.backbone import load_backbone
+    from tokentune.model.module import TaskModule
+
+    cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo"))
+    assert cfg.model.dtype == "float32"  # the default: fp32 master weights
+    model = load_backbone(cfg.model, cfg.task, pad_token_id=0, seed=0)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", "model.dtype=bfloat16",
+                           "trainer.precision=bf16-mixed", "finetune=lora"))
+    model = load_backbone(cfg.model, cfg.task, pad_token_id=0, seed=0)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    # bf16-mixed: the frozen base stays bf16, what trains (LoRA, the head) is fp32 master weights
+    dm = TaskDataModule(cfg)
+    dm.prepare_data()
+    module = TaskModule(cfg)
+    module.trainer = SimpleNamespace(datamodule=dm)
+    module.configure_model()
+    module.trainer = None
+    trained = {p.dtype for p in module.model.parameters() if p.requires_grad}
+    frozen = {p.dtype for p in module.model.parameters() if not p.requires_grad}
+    assert (trained, frozen) == ({torch.float32}, {torch.bfloat16})
+    batch = collate_rows(dm)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = module.model(**batch)
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+
+
+def collate_rows(dm, n: int = 4) -> dict:
+    from tokentune.data.batching import collate
+
+    return collate([dm.splits["train"][i] for i in range(n)], pad_id=dm.tokenizer.pad_token_id)
+
+
+def test_bfloat16_weights_need_a_bf16_precision(compose):
+    with pytest.raises(ConfigError) as err:
+        validate(compose("model=llama_tiny", "model.dtype=bfloat16"))
+    assert str(err.value) == ("model.dtype: bfloat16 weights need trainer.precision=bf16-mixed (what "
+                              "trains kept in float32) or bf16-true, not 32-true; or model.dtype=float32")
+    with pytest.raises(ConfigError, match=r"^model.dtype: 'float16' is not one of \('float32', 'bfloat16'\)$"):
+        validate(compose("model=llama_tiny", "model.dtype=float16"))

@@ -30,6 +30,7 @@ def apply(
     """
     config = parse_config(cfg)
     fam = get_family(family)
+    fam.check_method(config.method)
     check_model(fam, task_kind, model)
 
     if isinstance(config, FullConfig):

@@ -34,6 +34,7 @@ def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int, se
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     config = model_config(model)
+    dtype = getattr(torch, model.dtype)  # model.dtype: float32 (the default) or bfloat16
     config.pad_token_id = pad_token_id
     if task.kind == "causal_lm":
         auto = AutoModelForCausalLM
@@ -45,9 +46,10 @@ def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int, se
         # seeded on its own: a PEFT checkpoint (trained weights only) must find the same frozen base
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return auto.from_config(config, attn_implementation=model.attn_implementation)
-    # float32 master weights whatever the file stores (e.g. an fp16 copy); autocast does the rest
+            return auto.from_config(config, attn_implementation=model.attn_implementation, dtype=dtype)
+    # model.dtype whatever the file stores (e.g. an fp16 copy): float32 by default, master weights
+    # that autocast computes from; bfloat16 for a large frozen base (TaskModule keeps what trains fp32)
     return from_hub(auto.from_pretrained, model.pretrained, "model.pretrained", config=config,
-                    dtype=torch.float32, use_safetensors=True,
+                    dtype=dtype, use_safetensors=True,
                     attn_implementation=model.attn_implementation,
                     trust_remote_code=model.trust_remote_code)

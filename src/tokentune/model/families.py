@@ -56,13 +56,32 @@ class Family:
     ffn_site: str
     fsdp_units: tuple[str, ...]  # classes FSDP shards as units (transformers' _no_split_modules)
 
+    # -- what the model's forward takes (defaults: BERT's and GPT-2's) ---------------------------
+    # True: the 4D (rows, 1, width, width) mask tokentune builds (padded batches get it ready-made,
+    # packed ones need it). False: only the tokenizer's 2D mask (DeBERTa multiplies its embeddings
+    # by the mask; ModernBERT's sliding-window layers are lost in a ready-made one), so padded
+    # batches pass the 2D mask and packed_head must be None
+    block_mask: bool = True
+    # True: prefix tuning (peft's virtual tokens, fed to every layer as a key/value cache).
+    # False: the attention takes no cache, and finetune=prefix is refused (check_method)
+    prefix: bool = True
+
     def __post_init__(self) -> None:
         if self.pool not in POOLS:
             raise ValueError(f"family {self.name}: pool {self.pool!r} is not one of {POOLS}")
+        if self.packed_head is not None and not self.block_mask:
+            raise ValueError(f"family {self.name}: packing needs block_mask (a 4D mask); set packed_head=None")
 
     @property
     def task_kinds(self) -> tuple[str, ...]:
         return ("classification", "regression") + (("causal_lm",) if self.lm_head else ())
+
+    def check_method(self, method: str) -> None:
+        """Refuse, in one line and before any model is built, a fine-tuning method the family cannot take."""
+        if method == "prefix" and not self.prefix:
+            raise ConfigError("finetune", f"prefix tuning feeds its virtual tokens to every layer as a "
+                              f"key/value cache, which {self.name} models do not take "
+                              "(tokentune/model/families.py); use finetune=lora, adapter or full")
 
 
 FAMILIES: dict[str, Family] = {
@@ -112,6 +131,126 @@ FAMILIES: dict[str, Family] = {
         attention_site="attn.resid_dropout",
         ffn_site="mlp.dropout",
         fsdp_units=("transformers.models.gpt2.modeling_gpt2.GPT2Block",),
+    ),
+    "roberta": Family(
+        name="roberta",
+        model_type="roberta",
+        causal=False,
+        pool="first",  # <s>
+        cls_head="classifier",  # RobertaClassificationHead: dropout, dense + tanh, dropout, out_proj on <s>
+        # No packing: RoBERTa numbers positions from pad_token_id + 1 and gives every pad-id token
+        # position pad_token_id (computed from input_ids), which a packed row's per-sequence
+        # position_ids do not reproduce; data.packing is refused at composition.
+        packed_head=None,
+        lm_head=None,
+        input_names=("input_ids", "attention_mask"),  # no token types (type_vocab_size 1)
+        pad_with=None,
+        # roberta-base's ids 0-3 (<mask> is its last id); <s> and </s> double as [CLS] and [SEP]
+        special_tokens={"bos_token": "<s>", "pad_token": "<pad>", "eos_token": "</s>",
+                        "unk_token": "<unk>", "mask_token": "<mask>", "cls_token": "<s>",
+                        "sep_token": "</s>"},
+        required_roles=("pad_token", "cls_token", "sep_token"),
+        unk_only_if_needed=True,
+        pre_tokenizer="byte_level",
+        # <s> a </s> b </s> (roberta-base's own pair template doubles the middle </s>)
+        post_processor="bert",
+        lora_targets=("query", "value"),
+        fan_in_fan_out=False,
+        blocks="encoder.layer",
+        attention_site="attention.output.dropout",
+        ffn_site="output.dropout",
+        fsdp_units=("transformers.models.roberta.modeling_roberta.RobertaEmbeddings",
+                    "transformers.models.roberta.modeling_roberta.RobertaLayer"),
+    ),
+    "llama": Family(  # Llama-style decoders (SmolLM2 is model_type llama)
+        name="llama",
+        model_type="llama",
+        causal=True,
+        pool="last",
+        cls_head="score",
+        packed_head=("score",),  # a per-token linear layer; RoPE takes packed position_ids as they are
+        lm_head="lm_head",
+        input_names=("input_ids", "attention_mask"),
+        pad_with="eos_token",  # Llama tokenizers ship without a pad token; eos pads, on the right
+        # SmolLM2's byte-level BPE: <|endoftext|> begins and ends
+        special_tokens={"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+                        "pad_token": "<|pad|>", "unk_token": "<|unk|>"},
+        required_roles=("eos_token", "pad_token"),
+        unk_only_if_needed=True,
+        pre_tokenizer="byte_level",
+        post_processor=None,
+        lora_targets=("q_proj", "v_proj"),
+        fan_in_fan_out=False,
+        blocks="layers",
+        # no dropout module before the residual adds: the projections that feed them
+        attention_site="self_attn.o_proj",
+        ffn_site="mlp.down_proj",
+        fsdp_units=("transformers.models.llama.modeling_llama.LlamaDecoderLayer",),
+    ),
+    "deberta": Family(  # DeBERTa-v2 and -v3 (microsoft/deberta-v3-base is model_type deberta-v2)
+        name="deberta",
+        model_type="deberta-v2",
+        causal=False,
+        pool="first",  # ContextPooler reads [CLS]
+        # the pooler (dense + GELU) comes before it; deberta-v3 checkpoints hold no pooler weights
+        cls_head="classifier",
+        # No packing: DebertaV2Embeddings multiplies the embeddings by the attention mask, which
+        # must be the 2D one (a 4D mask does not broadcast there); relative positions alone would pack
+        packed_head=None,
+        lm_head=None,
+        # deberta-v3's tokenizer gives token types; v3 has none (type_vocab_size 0) and ignores them
+        input_names=("input_ids", "token_type_ids", "attention_mask"),
+        pad_with=None,
+        # deberta-v3-base's ids 0-3 ([MASK] is its last id)
+        special_tokens={"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                        "unk_token": "[UNK]", "mask_token": "[MASK]"},
+        required_roles=("pad_token", "cls_token", "sep_token"),
+        unk_only_if_needed=False,
+        # split on whitespace and punctuation: new tokens map onto any base vocabulary's pieces (a
+        # metaspace vocabulary's bare ▁ has no source in a base without one, as the tests' MiniLM)
+        pre_tokenizer="bert",
+        post_processor="bert",  # [CLS] a [SEP] b [SEP]
+        lora_targets=("query_proj", "value_proj"),
+        fan_in_fan_out=False,
+        blocks="encoder.layer",
+        attention_site="attention.output.dropout",
+        ffn_site="output.dropout",
+        fsdp_units=("transformers.models.deberta_v2.modeling_deberta_v2.DebertaV2Embeddings",
+                    "transformers.models.deberta_v2.modeling_deberta_v2.DebertaV2Layer"),
+        block_mask=False,
+        prefix=False,  # DisentangledSelfAttention takes no key/value cache
+    ),
+    "modernbert": Family(
+        name="modernbert",
+        model_type="modernbert",
+        causal=False,
+        # [CLS] with classifier_pooling "cls" (modernbert_tiny.yaml); answerdotai/ModernBERT-base's
+        # config says "mean", which it keeps (pool only matters to packing, refused here)
+        pool="first",
+        cls_head="classifier",  # after `head` (dense + GELU + norm, pretrained with the MLM head) and `drop`
+        # No packing: a ready-made 4D mask replaces the sliding-window masks of the local
+        # attention layers (two in three), which would then attend globally
+        packed_head=None,
+        lm_head=None,
+        input_names=("input_ids", "attention_mask"),  # no token types
+        pad_with=None,
+        # ModernBERT-base's order (its ids 50280-50284, after the BPE vocabulary)
+        special_tokens={"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                        "pad_token": "[PAD]", "mask_token": "[MASK]"},
+        required_roles=("pad_token", "cls_token", "sep_token"),
+        unk_only_if_needed=True,
+        pre_tokenizer="byte_level",  # its GPT-NeoX-style byte-level BPE
+        post_processor="bert",  # [CLS] a [SEP] b [SEP]
+        lora_targets=("Wqkv",),  # the fused query/key/value projection, as GPT-2's c_attn
+        fan_in_fan_out=False,
+        blocks="layers",
+        # its dropouts are Identity when the rate is 0: the projections that feed the residual adds
+        attention_site="attn.Wo",
+        ffn_site="mlp.Wo",
+        fsdp_units=("transformers.models.modernbert.modeling_modernbert.ModernBertEmbeddings",
+                    "transformers.models.modernbert.modeling_modernbert.ModernBertEncoderLayer"),
+        block_mask=False,
+        prefix=False,  # ModernBertAttention takes no key/value cache
     ),
 }
 # every family's task heads: never a LoRA target, and what the parameter report counts as head

@@ -60,6 +60,12 @@ class TaskModule(pl.LightningModule):
         self.model = apply(self.cfg.finetune, model, family=self.cfg.model.family,
                            task_kind=self.cfg.task.kind, train_embeddings=induced,
                            max_length=self.cfg.data.max_length)
+        if self.cfg.model.dtype != "float32" and self.cfg.trainer.precision == "bf16-mixed":
+            # a bf16 base under autocast: what trains keeps float32 master weights (peft already
+            # makes LoRA's so; adapters and the head come in the base's dtype)
+            for p in self.model.parameters():
+                if p.requires_grad:
+                    p.data = p.data.float()
         self.parameter_report = parameter_report(self.model)
         log.info("parameters: %s", format_parameter_report(self.parameter_report))
         if self.cfg.model.compile:

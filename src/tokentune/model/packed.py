@@ -44,9 +44,12 @@ def padding_block_mask(model: torch.nn.Module, attention_mask: torch.Tensor, *, 
     """A padded batch's 4D mask: that of a packed batch with one sequence per row. Handed to the
     model ready-made because, given the 2D mask, transformers reads it back (`.all()` in
     masking_utils) to see whether any row is padded: a host-device sync in every forward pass,
-    and outside the compiled blocks. Real tokens attend exactly as with the 2D mask."""
-    hf = transformers_model(model)
-    return block_mask(attention_mask.long() - 1, causal=get_family(family).causal,
+    and outside the compiled blocks. Real tokens attend exactly as with the 2D mask. A family
+    whose forward takes only a 2D mask (`block_mask` False: DeBERTa, ModernBERT) gets it as it is."""
+    fam, hf = get_family(family), transformers_model(model)
+    if not fam.block_mask:
+        return attention_mask
+    return block_mask(attention_mask.long() - 1, causal=fam.causal,
                       attn_implementation=attn_implementation(hf), dtype=hf.dtype)
 
 
