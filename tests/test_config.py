@@ -28,7 +28,8 @@ def test_the_glob_finds_every_group_and_option():
     assert GROUPS == ["callbacks", "debug", "experiment", "finetune", "hparams_search", "hydra",
                       "hydra/launcher", "logger", "model", "paths", "task", "tokenizer", "trainer"]
     assert MODELS == ["bert", "bert_tiny", "deberta_tiny", "deberta_v3", "gpt2", "gpt2_tiny", "llama",
-                      "llama_tiny", "minilm", "modernbert", "modernbert_tiny", "roberta", "roberta_tiny"]
+                      "llama_tiny", "minilm", "modernbert", "modernbert_tiny", "qwen2", "qwen2_tiny",
+                      "roberta", "roberta_tiny"]
     assert TASKS == ["cola", "demo", "rte", "shakespeare", "sst2"]
 
 

@@ -142,8 +142,10 @@ def test_the_peft_checkpoint_holds_only_what_trained_and_rebuilds_the_run(traine
     name, dcfg, results, _ = trained
     fam, cfg = get_family(name), validate(dcfg)
     saved = torch.load(results["best_checkpoint"], weights_only=True)["state_dict"]
-    assert saved and all("lora_" in k or f".{fam.cls_head}." in k for k in saved), sorted(saved)
-    assert any(f".{fam.cls_head}." in k for k in saved)  # the head trains in full and is kept
+    heads = (fam.cls_head, *fam.head_extras)
+    assert saved and all("lora_" in k or any(f".{h}." in k for h in heads) for k in saved), sorted(saved)
+    for head in heads:  # the head (and any untrained pooler) trains in full and is kept
+        assert any(f".{head}." in k for k in saved), f"{name}: no {head} weights in {sorted(saved)}"
     assert sum(t.numel() for t in saved.values()) == results["parameters"]["trainable"]
 
     dm = TaskDataModule(cfg)
@@ -159,6 +161,25 @@ def test_the_peft_checkpoint_holds_only_what_trained_and_rebuilds_the_run(traine
     untrained.trainer = None
     fresh = trainer.validate(untrained, datamodule=dm, verbose=False)[0]
     assert fresh["val/loss"] != pytest.approx(results["validation"]["val/loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("method", ["adapter", "lora"])
+@pytest.mark.parametrize("name", [n for n in NAMES if FAMILIES[n].head_extras])
+def test_peft_methods_train_what_a_pretrained_checkpoint_lacks(cache_dir, tmp_path, name, method):
+    from tokentune.finetune.apply import apply
+    from tokentune.finetune.report import parameter_report
+    from tokentune.model.backbone import load_backbone
+
+    fam, cfg = get_family(name), validate(compose(cache_dir, tmp_path, tiny(name), "task=demo"))
+    model = load_backbone(cfg.model, cfg.task, pad_token_id=0, seed=0)
+    tuned = apply({"method": method}, model, family=name, task_kind="classification")
+    trainable = [n for n, p in tuned.named_parameters() if p.requires_grad]
+    for head in (fam.cls_head, *fam.head_extras):  # e.g. deberta-v3's pooler, random until trained
+        assert any(head in n.split(".") for n in trainable), f"{name} {method}: {head} is frozen"
+    report = parameter_report(tuned)["groups"]
+    extras = sum(p.numel() for n, p in model.named_parameters()
+                 if n.split(".")[0] in fam.head_extras and "modules_to_save" not in n)
+    assert report["head"]["trainable"] > extras > 0 and report["other"]["trainable"] == 0
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -190,11 +211,13 @@ def test_a_built_vocabulary_takes_its_rows_from_the_backbone(cache_dir, tmp_path
     assert encoded["input_ids"].max() < len(tok) and torch.isfinite(out.loss)
 
 
-def _examples(dm, n: int = 24) -> list[dict]:
-    """Real tokenized demo rows, some ending in the pad id (a decoder then pools the token before)."""
+def _examples(dm, family, n: int = 24) -> list[dict]:
+    """Real tokenized demo rows. Where a real token pads (GPT-2's eos), one ends in the pad id (a
+    decoder then pools the token before); a dedicated pad token never comes from text."""
     rows = [dm.splits["train"][i] for i in range(n)]
-    rows[3] = {**rows[3], "input_ids": torch.cat([rows[3]["input_ids"][:-1],
-                                                  torch.tensor([dm.tokenizer.pad_token_id])])}
+    if family.pad_with is not None:
+        rows[3] = {**rows[3], "input_ids": torch.cat([rows[3]["input_ids"][:-1],
+                                                      torch.tensor([dm.tokenizer.pad_token_id])])}
     return rows
 
 
@@ -214,7 +237,7 @@ def test_packed_batches_compute_what_padded_ones_do(cache_dir, tmp_path, name, a
     fam, pad = get_family(name), dm.tokenizer.pad_token_id
     model = load_backbone(cfg.model, cfg.task, pad_token_id=pad, seed=0)
     model = apply({"method": "lora", "r": 4}, model, family=name, task_kind="classification").eval()
-    rows = _examples(dm)
+    rows = _examples(dm, fam)
     packed = pack(rows, pad_id=pad, budget=cfg.data.max_length, pool=fam.pool)
     assert packed["input_ids"].shape[0] < len(rows)  # several sequences share a row
     padded = collate(rows, pad_id=pad)

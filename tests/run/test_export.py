@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 import tokentune
 from tokentune.config import validate
 from tokentune.errors import UserError
+from tokentune.model.families import FAMILIES
 from tokentune.run.fit import fit
 
 # off chance on the demo (see test_trim_trains_the_same.py), so that the weights compared are learnt
@@ -108,20 +109,32 @@ def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_pa
         tokentune.load_model(tmp_path / "checkpoints")
 
 
-def test_exported_causal_lm_generates(compose, tmp_path):
+LINE = "ROMEO: But soft, what light through yonder window breaks?\n"
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(FAMILIES) if FAMILIES[n].lm_head])
+def test_exported_causal_lm_scores_and_generates_as_trained(compose, tmp_path, name):
     # its own text, not tinyshakespeare: real data is absent from a user's clone
     data = tmp_path / "text"
     data.mkdir()
-    (data / "input.txt").write_text("ROMEO: But soft, what light through yonder window breaks?\n" * 300)
-    results = fit(compose("model=gpt2_tiny", "task=shakespeare", f"task.data_dir={data}", "task.block_size=64",
-                          "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2", "data.batch_size=8"))
+    (data / "input.txt").write_text(LINE * 300)
+    results = fit(compose(f"model={name}_tiny", "task=shakespeare", f"task.data_dir={data}", "task.block_size=64",
+                          "trainer.max_epochs=4", "trainer.limit_val_batches=2",
+                          "data.batch_size=8", "optimizer.lr=1e-2", "optimizer.warmup_ratio=0"))
     folder = tmp_path / "model"
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert model.config.model_type == FAMILIES[name].model_type
     assert model.config.vocab_size == results["vocabulary"]["vocab_size"]
-    ids = tokenizer("ROMEO:", return_tensors="pt").input_ids
-    out = model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    assert out.shape == (1, ids.shape[1] + 5)
+    ids = tokenizer(LINE * 2, return_tensors="pt").input_ids[:, :64]
+    with torch.no_grad():
+        perplexity = model(ids, labels=ids).loss.exp().item()
+    # the run learnt the line (1.17 or less; uniform over 257 byte tokens is 257) and the folder
+    # scores it as the run did
+    assert perplexity < 1.5 and perplexity == pytest.approx(results["validation"]["val/perplexity"], rel=0.1)
+    prompt = tokenizer("ROMEO: But soft,", return_tensors="pt").input_ids  # within the 64 positions it trained on
+    out = model.generate(prompt, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert tokenizer.decode(out[0, prompt.shape[1]:]) == " what li"
 
 
 def test_a_second_export_replaces_the_first_whole(compose, tmp_path):

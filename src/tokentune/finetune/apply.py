@@ -43,7 +43,8 @@ def apply(
         model.requires_grad_(False)
         inject_adapters(model, config, fam)
         if task_kind != "causal_lm":
-            getattr(model, fam.cls_head).requires_grad_(True)
+            for head in (fam.cls_head, *fam.head_extras):
+                getattr(model, head).requires_grad_(True)
         tuned = model
     elif isinstance(config, LoraConfig):
         from tokentune.finetune.lora import build_lora

@@ -40,8 +40,10 @@ def check_target_modules(model: nn.Module, targets: list[str], family: Family) -
 def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, task_kind: str) -> peft.PeftModel:
     targets = list(cfg.target_modules) if cfg.target_modules is not None else list(family.lora_targets)
     check_target_modules(model, targets, family)
-    # SEQ_CLS makes peft put the head (classifier/score) in modules_to_save, so it trains in full.
-    task_type = peft.TaskType.CAUSAL_LM if task_kind == "causal_lm" else peft.TaskType.SEQ_CLS
+    # SEQ_CLS makes peft put the head (classifier/score) in modules_to_save, so it trains in full;
+    # the family's head_extras join it
+    causal = task_kind == "causal_lm"
+    task_type = peft.TaskType.CAUSAL_LM if causal else peft.TaskType.SEQ_CLS
     lora = peft.LoraConfig(
         task_type=task_type,
         r=cfg.r,
@@ -50,6 +52,7 @@ def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, task_kind: str
         target_modules=targets,
         bias=cfg.bias,
         fan_in_fan_out=family.fan_in_fan_out,
+        modules_to_save=None if causal or not family.head_extras else list(family.head_extras),
     )
     try:
         return get_peft_model(model, lora)

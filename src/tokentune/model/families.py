@@ -65,6 +65,12 @@ class Family:
     # True: prefix tuning (peft's virtual tokens, fed to every layer as a key/value cache).
     # False: the attention takes no cache, and finetune=prefix is refused (check_method)
     prefix: bool = True
+    # True: a sequence's positions count from pad_token_id + 1, as RoBERTa numbers them from its
+    # input_ids; packed rows, which give positions explicitly, add that offset
+    position_offset: bool = False
+    # modules between the encoder and cls_head that the PEFT methods train in full with the head:
+    # those a pretrained checkpoint does not hold (deberta-v3's pooler), which frozen would stay random
+    head_extras: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.pool not in POOLS:
@@ -138,10 +144,7 @@ FAMILIES: dict[str, Family] = {
         causal=False,
         pool="first",  # <s>
         cls_head="classifier",  # RobertaClassificationHead: dropout, dense + tanh, dropout, out_proj on <s>
-        # No packing: RoBERTa numbers positions from pad_token_id + 1 and gives every pad-id token
-        # position pad_token_id (computed from input_ids), which a packed row's per-sequence
-        # position_ids do not reproduce; data.packing is refused at composition.
-        packed_head=None,
+        packed_head=("classifier",),  # it reads the first token of what it is given: the pooled one
         lm_head=None,
         input_names=("input_ids", "attention_mask"),  # no token types (type_vocab_size 1)
         pad_with=None,
@@ -161,6 +164,7 @@ FAMILIES: dict[str, Family] = {
         ffn_site="output.dropout",
         fsdp_units=("transformers.models.roberta.modeling_roberta.RobertaEmbeddings",
                     "transformers.models.roberta.modeling_roberta.RobertaLayer"),
+        position_offset=True,
     ),
     "llama": Family(  # Llama-style decoders (SmolLM2 is model_type llama)
         name="llama",
@@ -186,6 +190,29 @@ FAMILIES: dict[str, Family] = {
         attention_site="self_attn.o_proj",
         ffn_site="mlp.down_proj",
         fsdp_units=("transformers.models.llama.modeling_llama.LlamaDecoderLayer",),
+    ),
+    "qwen2": Family(  # Qwen2 and Qwen2.5: a Llama-style decoder with biased q/k/v projections
+        name="qwen2",
+        model_type="qwen2",
+        causal=True,
+        pool="last",
+        cls_head="score",
+        packed_head=("score",),
+        lm_head="lm_head",
+        input_names=("input_ids", "attention_mask"),
+        pad_with="eos_token",  # Qwen2.5 pads with <|endoftext|>, its eos; a tokenizer without a pad does too
+        # Qwen2.5's byte-level BPE: <|endoftext|> ends a text; there is no bos token
+        special_tokens={"eos_token": "<|endoftext|>", "pad_token": "<|pad|>", "unk_token": "<|unk|>"},
+        required_roles=("eos_token", "pad_token"),
+        unk_only_if_needed=True,
+        pre_tokenizer="byte_level",
+        post_processor=None,
+        lora_targets=("q_proj", "v_proj"),
+        fan_in_fan_out=False,
+        blocks="layers",
+        attention_site="self_attn.o_proj",
+        ffn_site="mlp.down_proj",
+        fsdp_units=("transformers.models.qwen2.modeling_qwen2.Qwen2DecoderLayer",),
     ),
     "deberta": Family(  # DeBERTa-v2 and -v3 (microsoft/deberta-v3-base is model_type deberta-v2)
         name="deberta",
@@ -219,6 +246,7 @@ FAMILIES: dict[str, Family] = {
                     "transformers.models.deberta_v2.modeling_deberta_v2.DebertaV2Layer"),
         block_mask=False,
         prefix=False,  # DisentangledSelfAttention takes no key/value cache
+        head_extras=("pooler",),  # ContextPooler: dense + GELU, not in deberta-v3 checkpoints
     ),
     "modernbert": Family(
         name="modernbert",
@@ -254,7 +282,7 @@ FAMILIES: dict[str, Family] = {
     ),
 }
 # every family's task heads: never a LoRA target, and what the parameter report counts as head
-HEAD_NAMES = frozenset(name for f in FAMILIES.values() for name in (f.cls_head, f.lm_head) if name)
+HEAD_NAMES = frozenset(name for f in FAMILIES.values() for name in (f.cls_head, f.lm_head, *f.head_extras) if name)
 
 
 def get_family(name: str) -> Family:

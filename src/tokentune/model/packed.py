@@ -61,7 +61,8 @@ def packed_forward(model: torch.nn.Module, batch: dict[str, torch.Tensor], *,
                       attn_implementation=attn_implementation(hf), dtype=hf.dtype)
     # token types where the tokenizer gave them, as in a padded batch (GPT-2 adds them too, if given)
     types = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
-    hidden = encoder(input_ids=batch["input_ids"], attention_mask=mask, position_ids=batch["position_ids"],
+    positions = batch["position_ids"] + (hf.config.pad_token_id + 1 if fam.position_offset else 0)
+    hidden = encoder(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions,
                      **types).last_hidden_state
     out = hidden.flatten(0, 1)[batch["pool_index"]][:, None]  # pooled tokens, (sequences, 1, hidden)
     for path in fam.packed_head:  # e.g. BERT's pooler (it reads the first token), dropout, classifier
