@@ -6,7 +6,7 @@ import yaml
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from conftest import CONF
-from tokentune.compat.transformers import attn_implementation, no_split_modules
+from tokentune.compat.transformers import attn_implementation
 from tokentune.model.families import FAMILIES
 
 FIX = "update tokentune/compat/transformers.py"
@@ -37,22 +37,3 @@ def test_the_attention_implementation_is_the_one_the_model_was_built_with(family
     assert got == attn, (f"transformers {transformers.__version__}: config._attn_implementation is "
                          f"{got!r} for a model built with attn_implementation={attn!r}; {FIX}")
 
-
-# DebertaV2 declares no _no_split_modules (transformers 5.23): model.compile compiles it whole,
-# with a log line (tests/model/test_compile.py); a family that gains or loses the list shows here
-UNDECLARED = {"deberta"}
-
-
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_no_split_modules_names_the_transformer_blocks(family):
-    model = tiny_model(family)
-    blocks = model.base_model.get_submodule(FAMILIES[family].blocks)
-    kept_whole = no_split_modules(model)
-    if family in UNDECLARED:
-        assert not kept_whole, f"transformers {transformers.__version__}: {type(model).__name__} now " \
-                               f"declares _no_split_modules {sorted(kept_whole)}: drop {family} from UNDECLARED"
-        return
-    assert {type(b).__name__ for b in blocks} <= kept_whole, (
-        f"transformers {transformers.__version__}: {type(model).__name__}._no_split_modules is "
-        f"{sorted(kept_whole)}, without the {family} blocks; model.compile would compile the model "
-        f"whole; {FIX}")

@@ -62,6 +62,18 @@ def test_the_entry_is_complete(name):
         assert isinstance(getattr(importlib.import_module(module), cls), type), path
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_blocks_are_the_transformer_blocks_fsdp_shards(cache_dir, tmp_path, name):
+    from tokentune.model.backbone import load_backbone
+    from tokentune.model.compile import repeated_blocks
+
+    cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo"))
+    model = load_backbone(cfg.model, cfg.task, pad_token_id=0, seed=0)
+    blocks = repeated_blocks(model, name)  # what model.compile compiles one by one
+    assert len(blocks) == model.config.num_hidden_layers
+    assert {type(b).__name__ for b in blocks} <= {p.rpartition(".")[2] for p in FAMILIES[name].fsdp_units}
+
+
 def test_an_unknown_family_is_one_line_naming_the_known_ones(compose):
     with pytest.raises(ConfigError) as err:
         get_family("t5")

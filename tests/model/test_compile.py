@@ -41,7 +41,7 @@ def test_inductor_compiled_blocks_match_eager_with_one_graph_for_all_widths():
     compiled = copy.deepcopy(eager)
     torch._dynamo.reset()
     counters.clear()
-    compile_blocks(compiled, "default", widths=[16, 24, 40], device=torch.device("cpu"))
+    compile_blocks(compiled, "default", family="bert", widths=[16, 24, 40], device=torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
     try:
         # no width equal to a weight's size (32): dynamo would give both one symbol, a static one
@@ -80,21 +80,11 @@ def tuned_tiny(family: str, method: str) -> torch.nn.Module:
 @pytest.mark.parametrize("method", ["full", "lora", "adapter"])
 def test_blocks_are_compiled_one_by_one(family, method, block):
     model = tuned_tiny(family, method)
-    blocks = repeated_blocks(model)
+    blocks = repeated_blocks(model, family)
     assert [type(b).__name__ for b in blocks] == [block, block]
-    compile_blocks(model, "default", widths=[32], device=torch.device("cpu"))
+    compile_blocks(model, "default", family=family, widths=[32], device=torch.device("cpu"))
     compiled = [m for m in model.modules() if m._compiled_call_impl is not None]
     assert compiled == blocks  # the blocks, and nothing around them
-
-
-def test_model_without_known_blocks_is_compiled_whole(caplog):
-    task = TaskConfig(name="t", splits={"train": {"path": "x"}}, labels=["a", "b"])
-    model = load_backbone(ModelConfig(name="tiny", family="bert", config=TINY), task, pad_token_id=0,
-                          seed=0)
-    model._no_split_modules = None
-    compile_blocks(model, "default", widths=[32], device=torch.device("cpu"))
-    assert [m for m in model.modules() if m._compiled_call_impl is not None] == [model.base_model]
-    assert "no repeated transformer blocks found in BertForSequenceClassification" in caplog.text
 
 
 @pytest.mark.parametrize("overrides,widths", [

@@ -10,8 +10,3 @@ def attn_implementation(model: Any) -> str:
     attribute; the mask format tokentune builds depends on it."""
     return model.config._attn_implementation
 
-
-def no_split_modules(model: Any) -> frozenset[str]:
-    """Class names of the modules transformers keeps whole when it places a model on devices
-    (its transformer blocks, e.g. BertLayer, GPT2Block): a private class attribute."""
-    return frozenset(getattr(model, "_no_split_modules", None) or ())

@@ -1,7 +1,7 @@
 """torch.compile for the backbone's transformer blocks (`model.compile`).
 
 Regional compilation: each repeated block (BertLayer, GPT2Block, with any adapter or LoRA layers
-inside) is compiled, not the model as a whole. The blocks share their code, so dynamo and
+inside; the family's `blocks`) is compiled, not the model as a whole. The blocks share their code, so dynamo and
 inductor build one graph that every block reuses: the compile time is that of one block whatever
 the depth (tiny BERT on 2 CPU cores: 77 s whole, 27 s per block at 4 layers; the whole 12-layer
 BERT-base was still compiling after 80 s on the H200 node). Compiled in place
@@ -19,9 +19,9 @@ from typing import Optional, Sequence
 import torch
 
 from tokentune.compat.torch import cpp_compiler
-from tokentune.compat.transformers import no_split_modules
 from tokentune.config import TrainConfig
 from tokentune.errors import UserError
+from tokentune.model.families import get_family
 from tokentune.model.packed import transformers_model
 
 log = logging.getLogger(__name__)
@@ -47,19 +47,15 @@ def fixed_widths(cfg: TrainConfig) -> Optional[list[int]]:
     return cfg.data.widths()
 
 
-def repeated_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The transformer blocks: members of a ModuleList whose class transformers itself keeps
-    whole (the unit it places on devices), e.g. BertLayer, GPT2Block."""
-    hf = transformers_model(model)
-    whole = no_split_modules(hf)
-    return [block for mods in hf.modules() if isinstance(mods, torch.nn.ModuleList)
-            for block in mods if type(block).__name__ in whole]
+def repeated_blocks(model: torch.nn.Module, family: str) -> list[torch.nn.Module]:
+    """The transformer blocks (BertLayer, GPT2Block ...): the family's `blocks` list."""
+    return list(transformers_model(model).base_model.get_submodule(get_family(family).blocks))
 
 
-def compile_blocks(model: torch.nn.Module, mode: str, *, widths: Optional[Sequence[int]],
+def compile_blocks(model: torch.nn.Module, mode: str, *, family: str, widths: Optional[Sequence[int]],
                    device: torch.device) -> None:
     """Compile `model`'s transformer blocks in place, with batch sizes and widths symbolic
-    (dynamic=True); a model with no blocks found is compiled as a whole.
+    (dynamic=True).
 
     One compilation serves every batch shape: specialising each (dynamic=False) compiles once per
     bucket width, batch size and train/eval. CUDA graphs (reduce-overhead) are still recorded once
@@ -69,9 +65,5 @@ def compile_blocks(model: torch.nn.Module, mode: str, *, widths: Optional[Sequen
     if widths is None and mode == "reduce-overhead":
         log.warning("model.compile=reduce-overhead: batch shapes are not a fixed few (no data.buckets, "
                     "or data.packing), so a CUDA graph is recorded for every distinct shape")
-    blocks = repeated_blocks(model)
-    if not blocks:
-        log.warning("model.compile: no repeated transformer blocks found in %s; compiling it whole",
-                    type(transformers_model(model)).__name__)
-    for module in blocks or [transformers_model(model).base_model]:
-        module.compile(mode=mode, dynamic=True)
+    for block in repeated_blocks(model, family):
+        block.compile(mode=mode, dynamic=True)

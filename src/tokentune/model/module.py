@@ -71,7 +71,8 @@ class TaskModule(pl.LightningModule):
         if self.cfg.model.compile:
             from tokentune.model.compile import compile_blocks, fixed_widths
 
-            compile_blocks(self.model, self.cfg.model.compile, widths=fixed_widths(self.cfg),
+            compile_blocks(self.model, self.cfg.model.compile, family=self.cfg.model.family,
+                           widths=fixed_widths(self.cfg),
                            device=self.trainer.strategy.root_device)
 
     def forward(self, batch: dict[str, torch.Tensor]):
