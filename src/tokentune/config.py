@@ -35,7 +35,10 @@ class ModelConfig:
     family: str = MISSING  # a key of tokentune.model.families.FAMILIES (pooling, padding, special tokens ...)
     # hub id or local folder; None = random init from `config` (tiny test models)
     pretrained: Optional[str] = None
-    config: Optional[Dict[str, Any]] = None  # the family's transformers config kwargs, for random init
+    # the family's transformers config kwargs: the whole config of a random-init model, or settings
+    # that replace a pretrained model's own (e.g. +model.config.hidden_dropout_prob=0.2). Empty, not
+    # null, by default: OmegaConf cannot merge keys into a null node (a traceback, not a message)
+    config: Optional[Dict[str, Any]] = field(default_factory=dict)
     # None = `pretrained`; "bytes" = GPT-2's byte alphabet; "family_bytes" = that alphabet behind the
     # family's special tokens (tokentune.model.tokenizer.family_byte_level_tokenizer)
     tokenizer: Optional[str] = None
@@ -53,7 +56,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         get_family(self.family)  # an unknown family: one line naming the known ones
         check(self.dtype in MODEL_DTYPES, "model.dtype", f"'{self.dtype}' is not one of {MODEL_DTYPES}")
-        check(self.pretrained is not None or self.config is not None, "model.pretrained",
+        check(self.pretrained is not None or bool(self.config), "model.pretrained",
               "set a hub id / local folder, or model.config for a randomly initialised model")
         check(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",
               f"'{self.attn_implementation}' is not sdpa or eager")

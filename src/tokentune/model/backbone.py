@@ -17,8 +17,17 @@ def model_config(model: ModelConfig):
     from transformers import AutoConfig
 
     if model.pretrained:
-        return from_hub(AutoConfig.from_pretrained, model.pretrained, "model.pretrained",
-                        trust_remote_code=model.trust_remote_code)
+        config = from_hub(AutoConfig.from_pretrained, model.pretrained, "model.pretrained",
+                          trust_remote_code=model.trust_remote_code)
+        # model.config on a pretrained model: settings that replace the checkpoint's own (dropout,
+        # ModernBERT's classifier_pooling), as from_pretrained(name, **kwargs) takes them; a name
+        # the config class does not have would be stored and ignored, so it is refused
+        for key, value in (model.config or {}).items():
+            if not hasattr(config, key):
+                raise UserError(f"model.config.{key}: {type(config).__name__} (of {model.pretrained}) "
+                                f"has no setting '{key}'; see its config.json for the names")
+            setattr(config, key, value)
+        return config
     try:
         return AutoConfig.for_model(get_family(model.family).model_type, **model.config)
     except (TypeError, ValueError) as err:
