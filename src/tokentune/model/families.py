@@ -253,7 +253,8 @@ FAMILIES: dict[str, Family] = {
         model_type="modernbert",
         causal=False,
         # [CLS] with classifier_pooling "cls" (modernbert_tiny.yaml); answerdotai/ModernBERT-base's
-        # config says "mean", which it keeps (pool only matters to packing, refused here)
+        # config says "mean", which it keeps unless +model.config.classifier_pooling=cls (pool only
+        # matters to packing, refused here)
         pool="first",
         cls_head="classifier",  # after `head` (dense + GELU + norm, pretrained with the MLM head) and `drop`
         # No packing: a ready-made 4D mask replaces the sliding-window masks of the local
