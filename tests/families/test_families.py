@@ -175,6 +175,53 @@ def test_the_peft_checkpoint_holds_only_what_trained_and_rebuilds_the_run(traine
     assert fresh["val/loss"] != pytest.approx(results["validation"]["val/loss"], rel=1e-6)
 
 
+@pytest.mark.parametrize("name, method", [(n, m) for n in NAMES for m in ("full", "adapter", "lora", "prefix")
+                                          if m != "prefix" or FAMILIES[n].prefix])
+def test_every_method_it_takes_is_wired_into_the_forward_pass(cache_dir, tmp_path, name, method):
+    """One step on what the method trains, the task head held still, changes the logits; what it
+    freezes stays as it was."""
+    from tokentune.model.module import TaskModule
+
+    fam = get_family(name)
+    houlsby = ("finetune.placement=houlsby",) if method == "adapter" else ()
+    cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", f"finetune={method}", *houlsby))
+    dm = prepared(cfg)
+    module = TaskModule(cfg)
+    module.trainer = SimpleNamespace(datamodule=dm)
+    module.configure_model()
+    module.trainer = None
+    model = module.model.eval()  # no dropout: the logits change only through the step
+    if method == "adapter":  # houlsby: one after attention, one after the feed-forward, per block
+        from tokentune.finetune.adapter.layer import AdapterLayer
+        n_adapters = sum(isinstance(m, AdapterLayer) for m in model.modules())
+        assert n_adapters == 2 * model.config.num_hidden_layers
+    batch = collate_rows(dm)
+    before = model(**batch).logits.detach()
+    model(**batch).loss.backward()
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    assert trainable and all(p.grad is not None for p in trainable.values()), sorted(trainable)
+    heads = (fam.cls_head, *fam.head_extras)
+    stepped = [p for n, p in trainable.items() if method == "full" or not set(n.split(".")) & set(heads)]
+    assert stepped, f"{name} {method}: nothing trains but the head"
+    with torch.no_grad():
+        for p in stepped:
+            p -= p.grad.sign() * 0.05
+    after = model(**batch).logits.detach()
+    assert not torch.allclose(after, before, atol=1e-4), f"{name} {method}: the step left the logits as they were"
+    for n, p in model.named_parameters():
+        if n in frozen:
+            assert torch.equal(p, frozen[n]), f"{name} {method}: frozen {n} moved"
+
+
+def prepared(cfg):
+    from tokentune.data.datamodule import TaskDataModule
+
+    dm = TaskDataModule(cfg)
+    dm.prepare_data()
+    return dm
+
+
 @pytest.mark.parametrize("method", ["adapter", "lora"])
 @pytest.mark.parametrize("name", [n for n in NAMES if FAMILIES[n].head_extras])
 def test_peft_methods_train_what_a_pretrained_checkpoint_lacks(cache_dir, tmp_path, name, method):
