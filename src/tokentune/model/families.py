@@ -10,7 +10,7 @@ Hydra composes (`--cfg job`), so it must not import torch or transformers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tokentune.errors import ConfigError
 
@@ -191,29 +191,6 @@ FAMILIES: dict[str, Family] = {
         ffn_site="mlp.down_proj",
         fsdp_units=("transformers.models.llama.modeling_llama.LlamaDecoderLayer",),
     ),
-    "qwen2": Family(  # Qwen2 and Qwen2.5: a Llama-style decoder with biased q/k/v projections
-        name="qwen2",
-        model_type="qwen2",
-        causal=True,
-        pool="last",
-        cls_head="score",
-        packed_head=("score",),
-        lm_head="lm_head",
-        input_names=("input_ids", "attention_mask"),
-        pad_with="eos_token",  # Qwen2.5 pads with <|endoftext|>, its eos; a tokenizer without a pad does too
-        # Qwen2.5's byte-level BPE: <|endoftext|> ends a text; there is no bos token
-        special_tokens={"eos_token": "<|endoftext|>", "pad_token": "<|pad|>", "unk_token": "<|unk|>"},
-        required_roles=("eos_token", "pad_token"),
-        unk_only_if_needed=True,
-        pre_tokenizer="byte_level",
-        post_processor=None,
-        lora_targets=("q_proj", "v_proj"),
-        fan_in_fan_out=False,
-        blocks="layers",
-        attention_site="self_attn.o_proj",
-        ffn_site="mlp.down_proj",
-        fsdp_units=("transformers.models.qwen2.modeling_qwen2.Qwen2DecoderLayer",),
-    ),
     "deberta": Family(  # DeBERTa-v2 and -v3 (microsoft/deberta-v3-base is model_type deberta-v2)
         name="deberta",
         model_type="deberta-v2",
@@ -282,6 +259,16 @@ FAMILIES: dict[str, Family] = {
         prefix=False,  # ModernBertAttention takes no key/value cache
     ),
 }
+# Qwen2 and Qwen2.5 are Llama-style decoders (their q/k/v projections have biases, which nothing
+# here depends on): the llama entry with Qwen's names
+FAMILIES["qwen2"] = replace(
+    FAMILIES["llama"],
+    name="qwen2",
+    model_type="qwen2",
+    # Qwen2.5's byte-level BPE: <|endoftext|> ends a text (and pads); there is no bos token
+    special_tokens={"eos_token": "<|endoftext|>", "pad_token": "<|pad|>", "unk_token": "<|unk|>"},
+    fsdp_units=("transformers.models.qwen2.modeling_qwen2.Qwen2DecoderLayer",),
+)
 # every family's task heads: never a LoRA target, and what the parameter report counts as head
 HEAD_NAMES = frozenset(name for f in FAMILIES.values() for name in (f.cls_head, f.lm_head, *f.head_extras) if name)
 
