@@ -35,9 +35,12 @@ setup: $(VENV)/.installed
 train: $(VENV)/.installed
 	$(PY) train.py $(ARGS)
 
-## The whole test suite (what .ci/run runs).
+## The whole test suite (what .ci/run runs). The tests are single-threaded (OMP_NUM_THREADS=1,
+## tests/conftest.py), so TEST_WORKERS processes (pytest-xdist) share the cores; each takes whole
+## files, so a module's fixtures are built once. TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 ## A paper-style study: its grid, then results.md/.json/.png (make experiment name=peft_glue ARGS="--set seed=1").
 experiment: $(VENV)/.installed
