@@ -63,6 +63,31 @@ def compose(tmp_path, cache_dir):
     return _compose
 
 
+# a full fine-tune that leaves chance on the demo (> 0.65 dev accuracy; see test_trim_trains_the_same.py)
+LEARNS = ("trainer.max_epochs=8", "optimizer.lr=2e-3", "data.batch_size=16")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, cache_dir):
+    """trained_run("bert_tiny") → (composed config, run dir, results) of a full fine-tune with
+    LEARNS, run once per session (per xdist worker). Its model/ folder, as model.pretrained, starts
+    other runs off chance: a random-init tiny model needs about 200 steps to leave it, and on a
+    frozen random base the PEFT methods never do (there is nothing for them to adapt)."""
+    from tokentune.config import compose as compose_train
+    from tokentune.run.fit import fit
+
+    runs = {}
+
+    def run(model: str):
+        if model not in runs:
+            run_dir = tmp_path_factory.mktemp(f"{model}-trained")
+            dcfg = compose_train(run_overrides(cache_dir, run_dir) + [f"model={model}", "finetune=full", *LEARNS])
+            runs[model] = dcfg, run_dir, fit(dcfg)
+        return runs[model]
+
+    return run
+
+
 def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300):
     """Run `python train.py ...` (or another script) as a user would; returns CompletedProcess."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}

@@ -4,7 +4,7 @@ import types
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import LEARNS, run_cli
 from exported import checkpoint_model, dev_logits, dev_metrics, load_standard_way, peft_base
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
@@ -13,31 +13,6 @@ from tokentune.config import validate
 from tokentune.errors import UserError
 from tokentune.model.families import FAMILIES
 from tokentune.run.fit import fit
-
-# off chance on the demo (see test_trim_trains_the_same.py), so that the weights compared are learnt
-LEARNS = ("trainer.max_epochs=8", "optimizer.lr=2e-3", "data.batch_size=16")
-
-
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory, cache_dir):
-    """full_run("bert_tiny") → (composed config, run dir, results) of a full fine-tune, run once per
-    module: checked itself, and the trained base the PEFT runs below start from (on a frozen
-    random-init base the PEFT methods stay at chance: there is nothing for them to adapt)."""
-    from conftest import run_overrides
-
-    from tokentune.config import compose as compose_train
-
-    runs = {}
-
-    def run(model: str):
-        if model not in runs:
-            run_dir = tmp_path_factory.mktemp(f"{model}-full")
-            dcfg = compose_train(run_overrides(cache_dir, run_dir) + [f"model={model}", "finetune=full", *LEARNS])
-            runs[model] = dcfg, run_dir, fit(dcfg)
-        return runs[model]
-
-    return run
-
 
 BPE = ("tokenizer=bpe8k", "tokenizer.vocab_size=400")
 
@@ -57,12 +32,12 @@ BPE = ("tokenizer=bpe8k", "tokenizer.vocab_size=400")
     ("gpt2_tiny", "adapter", "trained", BPE),
 ], ids=["bert-full", "gpt2-full", "bert-lora-bpe", "gpt2-lora", "bert-prefix", "gpt2-prefix-bpe",
         "bert-adapter", "gpt2-adapter-bpe"])
-def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_path, cache_dir, full_run,
+def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_path, cache_dir, trained_run,
                                                                    model, method, base, extra):
     if method == "full":
-        dcfg, tmp_path, results = full_run(model)
+        dcfg, tmp_path, results = trained_run(model)
     else:
-        pretrained = (f"model.pretrained={full_run(model)[1] / 'model'}",) if base == "trained" else ()
+        pretrained = (f"model.pretrained={trained_run(model)[1] / 'model'}",) if base == "trained" else ()
         dcfg = compose(f"model={model}", f"finetune={method}", *pretrained, *extra, *LEARNS)
         results = fit(dcfg)
     assert results["validation"]["val/accuracy"] > 0.65  # chance: 0.5 on the balanced dev split
