@@ -147,7 +147,6 @@ def test_trains_a_few_steps(trained):
 
 
 def test_the_peft_checkpoint_holds_only_what_trained_and_rebuilds_the_run(trained):
-    from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
     from tokentune.run.evaluate import load_weights
 
@@ -160,8 +159,7 @@ def test_the_peft_checkpoint_holds_only_what_trained_and_rebuilds_the_run(traine
         assert any(f".{head}." in k for k in saved), f"{name}: no {head} weights in {sorted(saved)}"
     assert sum(t.numel() for t in saved.values()) == results["parameters"]["trainable"]
 
-    dm = TaskDataModule(cfg)
-    dm.prepare_data()
+    dm = prepared(cfg)
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                          default_root_dir=cfg.paths.output_dir)
     rebuilt = trainer.validate(load_weights(results["best_checkpoint"], dm, TaskModule(cfg), trainer),
@@ -215,6 +213,7 @@ def test_every_method_it_takes_is_wired_into_the_forward_pass(cache_dir, tmp_pat
 
 
 def prepared(cfg):
+    """The task's datamodule, read, tokenized and ready to serve."""
     from tokentune.data.datamodule import TaskDataModule
 
     dm = TaskDataModule(cfg)
@@ -243,13 +242,11 @@ def test_peft_methods_train_what_a_pretrained_checkpoint_lacks(cache_dir, tmp_pa
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_built_vocabulary_takes_its_rows_from_the_backbone(cache_dir, tmp_path, name):
-    from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.backbone import load_backbone
     from tokentune.vocab.induction import induce_embeddings
 
     cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", "tokenizer=bpe8k"))
-    dm = TaskDataModule(cfg)
-    dm.prepare_data()
+    dm = prepared(cfg)
     base, tok = dm.base_tokenizer, dm.tokenizer
     assert tok is not base and list(tok.model_input_names) == list(get_family(name).input_names)
     model = load_backbone(cfg.model, cfg.task, pad_token_id=base.pad_token_id, seed=cfg.seed)
@@ -284,15 +281,13 @@ def _examples(dm, family, n: int = 24) -> list[dict]:
 @pytest.mark.parametrize("name", [n for n in NAMES if FAMILIES[n].packed_head is not None])
 def test_packed_batches_compute_what_padded_ones_do(cache_dir, tmp_path, name, attn):
     from tokentune.data.batching import collate
-    from tokentune.data.datamodule import TaskDataModule
     from tokentune.data.packing import pack
     from tokentune.finetune.apply import apply
     from tokentune.model.backbone import load_backbone
     from tokentune.model.packed import packed_forward
 
     cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", f"model.attn_implementation={attn}"))
-    dm = TaskDataModule(cfg)
-    dm.prepare_data()
+    dm = prepared(cfg)
     fam, pad = get_family(name), dm.tokenizer.pad_token_id
     model = load_backbone(cfg.model, cfg.task, pad_token_id=pad, seed=0)
     model = apply({"method": "lora", "r": 4}, model, family=name, task_kind="classification").eval()
@@ -318,7 +313,6 @@ def test_packed_batches_compute_what_padded_ones_do(cache_dir, tmp_path, name, a
 
 @pytest.mark.parametrize("name", NAMES)
 def test_loads_in_the_dtype_asked_and_keeps_what_trains_in_float32(cache_dir, tmp_path, name):
-    from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.backbone import load_backbone
     from tokentune.model.module import TaskModule
 
@@ -331,8 +325,7 @@ def test_loads_in_the_dtype_asked_and_keeps_what_trains_in_float32(cache_dir, tm
     model = load_backbone(cfg.model, cfg.task, pad_token_id=0, seed=0)
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     # bf16-mixed: the frozen base stays bf16, what trains (LoRA, the head) is fp32 master weights
-    dm = TaskDataModule(cfg)
-    dm.prepare_data()
+    dm = prepared(cfg)
     module = TaskModule(cfg)
     module.trainer = SimpleNamespace(datamodule=dm)
     module.configure_model()

@@ -1,9 +1,9 @@
 """torch.compile for the backbone's transformer blocks (`model.compile`).
 
-Regional compilation: each repeated block (BertLayer, GPT2Block, with any adapter or LoRA layers
-inside; the family's `blocks`) is compiled, not the model as a whole. The blocks share their code, so dynamo and
-inductor build one graph that every block reuses: the compile time is that of one block whatever
-the depth (tiny BERT on 2 CPU cores: 77 s whole, 27 s per block at 4 layers; the whole 12-layer
+Regional compilation: each repeated block (the family's `blocks`: BertLayer, GPT2Block ..., with
+any adapter or LoRA layers inside) is compiled, not the model as a whole. The blocks share their
+code, so dynamo and inductor build one graph that every block reuses: the compile time is that
+of one block whatever the depth (tiny BERT on 2 CPU cores: 77 s whole, 27 s per block at 4 layers; the whole 12-layer
 BERT-base was still compiling after 80 s on the H200 node). Compiled in place
 (`nn.Module.compile`): parameter names, state dicts and checkpoints stay as they are
 (`torch.compile(module)` would prefix every key with `_orig_mod.`). The embeddings, the task head
