@@ -15,13 +15,13 @@ from omegaconf import MISSING
 
 from tokentune.errors import check
 from tokentune.model.families import get_family
+from tokentune.task import get_kind
 from tokentune.vocab.spec import TokenizerConfig
 
 # The configs ship inside the package, so an installed wheel composes exactly as a checkout does
 # (the top-level conf/ of a checkout is a link to this folder).
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-true")
-TASK_KINDS = ("classification", "regression", "causal_lm")
 FORMATS = ("tsv", "csv", "jsonl", "hub", "text")
 METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman", "perplexity")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -91,7 +91,7 @@ class TaskConfig:
     block_size: int = 128  # causal LM: tokens per training example
 
     def __post_init__(self) -> None:
-        check(self.kind in TASK_KINDS, "task.kind", f"'{self.kind}' is not one of {TASK_KINDS}")
+        kind = get_kind(self.kind)  # an unknown kind: one line naming the known ones
         check(self.format in FORMATS, "task.format", f"'{self.format}' is not one of {FORMATS}")
         check("train" in self.splits, "task.splits", "a task needs at least a 'train' split")
         check(1 <= len(self.text_columns) <= 2, "task.text_columns", "give one or two text columns")
@@ -99,18 +99,13 @@ class TaskConfig:
             check(m in METRICS, "task.metrics", f"'{m}' is not one of {METRICS}")
         check(self.monitor in self.metrics + ["loss"], "task.monitor",
               f"'{self.monitor}' must be one of task.metrics {self.metrics} or 'loss'")
-        if self.kind == "classification":
-            check(bool(self.labels) and len(self.labels) >= 2, "task.labels",
-                  "a classification task needs a list of at least two labels")
-            check(len(set(self.labels)) == len(self.labels), "task.labels", "labels must be unique")
-        if self.kind != "causal_lm":
-            check(self.label_column is not None, "task.label_column", "needs a label column")
+        kind.check_task(self)
         check(0.0 < self.validation_fraction < 1.0, "task.validation_fraction", "must be in (0, 1)")
         check(self.block_size >= 2, "task.block_size", "must be at least 2")
 
     @property
     def num_labels(self) -> int:
-        return len(self.labels) if self.kind == "classification" else 1
+        return get_kind(self.kind).num_labels(self)
 
 
 @dataclass
@@ -279,8 +274,8 @@ class TrainConfig:
               "model.dtype", f"{self.model.dtype} weights need trainer.precision=bf16-mixed (what trains "
               f"kept in float32) or bf16-true, not {self.trainer.precision}; or model.dtype=float32")
         if self.data.packing:
-            check(self.task.kind != "causal_lm", "data.packing",
-                  "causal-LM blocks are all task.block_size tokens long: there is no padding to pack away")
+            refused = get_kind(self.task.kind).packing_refused
+            check(refused is None, "data.packing", str(refused))
             check(self.finetune.method != "prefix", "data.packing",
                   "prefix tuning puts its virtual tokens in front of every row, which sequences packed "
                   "into one row cannot share; use finetune=lora or adapter, or data.packing=false")

@@ -8,7 +8,7 @@ import torch
 
 from conftest import run_overrides
 from tokentune.config import compose, validate
-from tokentune.data import datamodule
+from tokentune.data import datamodule, encode
 from tokentune.data.datamodule import TaskDataModule
 
 DEMO = Path(datamodule.__file__).parent / "demo"
@@ -78,7 +78,7 @@ def test_a_cached_split_is_loaded_not_tokenized_again(tmp_path, monkeypatch):
     def no_tokenizing(*args, **kwargs):
         raise AssertionError("tokenized again although the cache holds the split")
 
-    monkeypatch.setattr(datamodule, "encode_examples", no_tokenizing)
+    monkeypatch.setattr(encode, "encode_examples", no_tokenizing)  # the kind encodes through it
     again = loaded(cache)
     for split in ("train", "validation"):
         assert same_tensors(again.splits[split].tensors, first.splits[split].tensors)

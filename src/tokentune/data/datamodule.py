@@ -18,11 +18,10 @@ from tokentune.compat.lightning import batches_done
 from tokentune.config import TrainConfig
 from tokentune.data.batching import EpochOrder, LengthGroupedBatchSampler, collate
 from tokentune.data.packing import pack
-from tokentune.data.encode import (EncodedSplit, encode_examples, encode_lm_text, fingerprint,
-                                   load_cached, save_atomic, task_fingerprint, tokenizer_fingerprint)
-from tokentune.data.readers import read_split, read_text, split_path
+from tokentune.data.encode import EncodedSplit, TensorCache, fingerprint, task_fingerprint, tokenizer_fingerprint
 from tokentune.errors import UserError
 from tokentune.model.families import get_family
+from tokentune.task import get_kind
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +30,7 @@ class TaskDataModule(pl.LightningDataModule):
     def __init__(self, cfg: TrainConfig):
         super().__init__()
         self.cfg = cfg
+        self.kind = get_kind(cfg.task.kind)
         self.tokenizer = None  # the run's vocabulary (the backbone's own, or a built one)
         self.base_tokenizer = None  # the backbone's own, for embedding induction and reports
         self.texts: dict[str, list[str]] = {}  # raw text per split, for the vocabulary report
@@ -52,39 +52,17 @@ class TaskDataModule(pl.LightningDataModule):
         from tokentune.vocab.build import load_or_build
 
         task, cfg = self.cfg.task, self.cfg
-        if task.kind == "causal_lm":
-            raw = {"train": read_text(split_path(task, "train"))}
-            self.texts = {"train": raw["train"].splitlines()}
-        else:
-            raw = {split: read_split(task, split) for split in task.splits}
-            if "validation" not in raw:
-                raise UserError(f"task.splits: task '{task.name}' needs a 'validation' split")
-            self.texts = {s: [e.text_a + (" " + e.text_b if e.text_b else "") for e in ex]
-                          for s, ex in raw.items()}
+        raw = self.kind.read_splits(task)
+        self.texts = self.kind.texts(raw)
         self.base_tokenizer = load_base_tokenizer(cfg.model)
         self.tokenizer = load_or_build(cfg.tokenizer, base_tokenizer=self.base_tokenizer,
                                        family=cfg.model.family, corpus=self.texts["train"],
                                        splits=self.texts, cache_dir=Path(cfg.paths.cache_dir) / "vocab")
         key = fingerprint(task_fingerprint(task), tokenizer_fingerprint(self.tokenizer),
                           cfg.data.max_length)
-        cache = Path(cfg.paths.cache_dir) / "data" / task.name
-        if task.kind == "causal_lm":
-            path = cache / f"lm-{fingerprint(key, raw['train'])}.pt"
-            tensors = load_cached(path)
-            if tensors is None:
-                tensors = encode_lm_text(self.tokenizer, raw["train"], task.block_size,
-                                         task.validation_fraction)
-                save_atomic(tensors, path)
-        else:
-            tensors = {}
-            for split, examples in raw.items():
-                rows = [(e.text_a, e.text_b, e.label) for e in examples]
-                path = cache / f"{split}-{fingerprint(key, rows)}.pt"
-                tensors[split] = load_cached(path)
-                if tensors[split] is None:
-                    tensors[split] = encode_examples(self.tokenizer, examples, cfg.data.max_length, split)
-                    save_atomic(tensors[split], path)
-            self.indices = {s: [e.index for e in ex] for s, ex in raw.items()}
+        tensors = self.kind.encode_splits(raw, self.tokenizer, cfg, key,
+                                          TensorCache(Path(cfg.paths.cache_dir) / "data" / task.name))
+        self.indices = self.kind.indices(raw)
         self.splits = {split: EncodedSplit(t) for split, t in tensors.items()}
         if cfg.data.max_train_examples:
             n = min(cfg.data.max_train_examples, len(self.splits["train"]))
@@ -102,7 +80,7 @@ class TaskDataModule(pl.LightningDataModule):
 
     # -- loaders ---------------------------------------------------------------------------
     def has_labels(self, split: str) -> bool:
-        return split in self.splits and (self.cfg.task.kind == "causal_lm" or "labels" in self.splits[split].tensors)
+        return split in self.splits and self.kind.has_labels(self.splits[split].tensors)
 
     def _loader(self, split: str, *, train: bool, group_by_length: bool,
                 shard: bool = True) -> DataLoader:
@@ -128,13 +106,13 @@ class TaskDataModule(pl.LightningDataModule):
         generator = torch.Generator().manual_seed(self.cfg.seed)
         return DataLoader(data, batch_sampler=sampler, num_workers=cfg.num_workers,
                           pin_memory=cfg.pin_memory, persistent_workers=cfg.num_workers > 0,
-                          collate_fn=self._collate(train), generator=generator)
+                          collate_fn=self.collate_fn(train), generator=generator)
 
-    def _collate(self, train: bool):
-        """Padding to the longest row or to a bucket width (data.buckets); training rows packed
-        with several sequences each under data.packing. Causal-LM blocks all have one length."""
+    def collate_fn(self, train: bool):
+        """Padding to the longest row or to a bucket width (data.buckets, or the kind's one
+        width); training rows packed with several sequences each under data.packing."""
         cfg, pad_id = self.cfg, self.tokenizer.pad_token_id
-        widths = cfg.data.widths() if cfg.task.kind != "causal_lm" else None
+        widths = self.kind.fixed_widths(cfg)
         if train and cfg.data.packing:
             return partial(pack, pad_id=pad_id, budget=cfg.data.max_length,
                            pool=get_family(cfg.model.family).pool, widths=widths)

@@ -128,6 +128,21 @@ def task_fingerprint(task: TaskConfig) -> dict:
     return {k: d[k] for k in keep}
 
 
+class TensorCache:
+    """A folder of tokenized splits: `get(name, build)` reads `name`, or builds and writes it."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def get(self, name: str, build) -> dict:
+        path = self.folder / name
+        tensors = load_cached(path)
+        if tensors is None:
+            tensors = build()
+            save_atomic(tensors, path)
+        return tensors
+
+
 def load_cached(path: Path) -> Optional[dict]:
     if not path.is_file():
         return None

@@ -15,6 +15,7 @@ from typing import Iterable, Iterator, Optional, Union
 
 from tokentune.config import TaskConfig
 from tokentune.errors import UserError
+from tokentune.task import get_kind
 
 Label = Union[int, float, None]
 
@@ -112,7 +113,7 @@ def _table_rows(task: TaskConfig, split: str, path: Path,
 
 def _read_file(task: TaskConfig, split: str, path: Path) -> list[Example]:
     examples = []
-    label_index = {label: i for i, label in enumerate(task.labels or [])}
+    kind = get_kind(task.kind)
     columns: Optional[list[str]] = None
     for n, row in _rows(task, split, path):
         if columns is None:
@@ -122,7 +123,7 @@ def _read_file(task: TaskConfig, split: str, path: Path) -> list[Example]:
             raise UserError(f"{path}:{n}: no '{missing[0]}' key (the first line has one); add it "
                             "or delete this line")
         labelled = task.label_column in columns
-        label = _label(task, label_index, row[task.label_column], f"{path}:{n}") if labelled else None
+        label = kind.parse_label(task, row[task.label_column], f"{path}:{n}") if labelled else None
         examples.append(_example(task, row, label))
     if not examples:
         raise UserError(f"{path}: no data rows")
@@ -141,18 +142,6 @@ def _columns(task: TaskConfig, split: str, path: Path, first_row: dict) -> list[
         raise UserError(f"{path}: no label column '{task.label_column}' "
                         f"(columns: {', '.join(first_row)}); fix task.label_column")
     return task.text_columns + ([task.label_column] if labelled else [])
-
-
-def _label(task: TaskConfig, label_index: dict, raw, where: str) -> Label:
-    if task.kind == "regression":
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            raise UserError(f"{where}: label '{raw}' is not a number (task.kind=regression)") from None
-    key = str(raw).strip()
-    if key not in label_index:
-        raise UserError(f"{where}: label '{key}' is not in task.labels {task.labels}")
-    return label_index[key]
 
 
 def _example(task: TaskConfig, row: dict, label: Label) -> Example:
@@ -178,7 +167,7 @@ def _read_hub(task: TaskConfig, split: str, missing: Path) -> list[Example]:
         raise UserError(f"{missing} not found, and {where} could not be loaded from the Hugging "
                         f"Face hub ({type(err).__name__}). Offline? Download GLUE once and set "
                         "GLUE_DIR (or paths.glue_dir) to it") from None
-    examples = []
+    examples, kind = [], get_kind(task.kind)
     for n, row in enumerate(ds):
         row = dict(row)
         if "idx" in row and task.index_column and task.index_column not in row:
@@ -186,11 +175,6 @@ def _read_hub(task: TaskConfig, split: str, missing: Path) -> list[Example]:
         raw = row.get(task.label_column) if task.label_column else None
         label = None
         if raw is not None and raw != -1:  # the hub marks unlabeled test rows with -1
-            if task.kind == "classification" and isinstance(raw, int):
-                if not 0 <= raw < task.num_labels:
-                    raise UserError(f"{where} row {n}: label {raw} is outside task.labels {task.labels}")
-                label = raw
-            else:
-                label = _label(task, {l: i for i, l in enumerate(task.labels or [])}, raw, f"{where} row {n}")
+            label = kind.parse_label(task, raw, f"{where} row {n}", hub=True)
         examples.append(_example(task, row, label))
     return examples

@@ -8,6 +8,7 @@ from torch import nn
 from tokentune.finetune.config import AdapterConfig, FullConfig, LoraConfig, PrefixConfig, parse_config
 from tokentune.finetune.families import check_model
 from tokentune.model.families import get_family
+from tokentune.task import get_kind
 
 
 def apply(
@@ -22,7 +23,7 @@ def apply(
     """Set up `model` for fine-tuning with `cfg.method`; returns the module to train.
 
     full: every weight trains. adapter/lora/prefix: the base model is frozen except the task
-    head (classification/regression) and, with `train_embeddings`, the input embedding matrix
+    head (the kind's trained_heads: a new classifier, not a causal LM's tied output layer) and, with `train_embeddings`, the input embedding matrix
     (a new vocabulary's induced rows must learn; GPT-2's LM head is tied to it). lora and prefix
     return a peft PeftModel; adapter returns `model` with adapters injected in place.
     `max_length` (the longest token sequence the data will feed) lets prefix tuning check that
@@ -30,8 +31,9 @@ def apply(
     """
     config = parse_config(cfg)
     fam = get_family(family)
+    kind = get_kind(task_kind)
     fam.check_method(config.method)
-    check_model(fam, task_kind, model)
+    check_model(fam, kind, model)
 
     if isinstance(config, FullConfig):
         model.requires_grad_(True)
@@ -42,18 +44,17 @@ def apply(
 
         model.requires_grad_(False)
         inject_adapters(model, config, fam)
-        if task_kind != "causal_lm":
-            for head in (fam.cls_head, *fam.head_extras):
-                getattr(model, head).requires_grad_(True)
+        for head in kind.trained_heads(fam, model):
+            getattr(model, head).requires_grad_(True)
         tuned = model
     elif isinstance(config, LoraConfig):
         from tokentune.finetune.lora import build_lora
 
-        tuned = build_lora(model, config, fam, task_kind)
+        tuned = build_lora(model, config, fam, kind)
     elif isinstance(config, PrefixConfig):
         from tokentune.finetune.prefix import build_prefix
 
-        tuned = build_prefix(model, config, task_kind, max_length)
+        tuned = build_prefix(model, config, kind, max_length)
     else:  # parse_config only returns the four schemas
         raise AssertionError(type(config))
 

@@ -37,22 +37,21 @@ def check_target_modules(model: nn.Module, targets: list[str], family: Family) -
             )
 
 
-def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, task_kind: str) -> peft.PeftModel:
+def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, kind) -> peft.PeftModel:
     targets = list(cfg.target_modules) if cfg.target_modules is not None else list(family.lora_targets)
     check_target_modules(model, targets, family)
-    # SEQ_CLS makes peft put the head (classifier/score) in modules_to_save, so it trains in full;
-    # the family's head_extras join it
-    causal = task_kind == "causal_lm"
-    task_type = peft.TaskType.CAUSAL_LM if causal else peft.TaskType.SEQ_CLS
+    # The kind's task type makes peft put a new head (classifier/score) in modules_to_save, so it
+    # trains in full; what else the kind trains with it (the family's head_extras) joins it
+    extras = [m for m in kind.trained_heads(family, model) if m != kind.head(family)]
     lora = peft.LoraConfig(
-        task_type=task_type,
+        task_type=getattr(peft.TaskType, kind.peft_task_type),
         r=cfg.r,
         lora_alpha=cfg.alpha,
         lora_dropout=cfg.dropout,
         target_modules=targets,
         bias=cfg.bias,
         fan_in_fan_out=family.fan_in_fan_out,
-        modules_to_save=None if causal or not family.head_extras else list(family.head_extras),
+        modules_to_save=extras or None,
     )
     try:
         return get_peft_model(model, lora)

@@ -40,10 +40,10 @@ def check_prefix_fits(cfg: PrefixConfig, model_config, max_length: int | None) -
 
 
 def build_prefix(
-    model: nn.Module, cfg: PrefixConfig, task_kind: str, max_length: int | None = None
+    model: nn.Module, cfg: PrefixConfig, kind, max_length: int | None = None
 ) -> peft.PeftModel:
     check_prefix_fits(cfg, model.config, max_length)
-    task_type = peft.TaskType.CAUSAL_LM if task_kind == "causal_lm" else peft.TaskType.SEQ_CLS
+    task_type = getattr(peft.TaskType, kind.peft_task_type)
     prefix = peft.PrefixTuningConfig(
         task_type=task_type,
         num_virtual_tokens=cfg.num_virtual_tokens,

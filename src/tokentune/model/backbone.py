@@ -1,8 +1,6 @@
-"""Load the backbone through transformers' Auto classes, with the head the task needs.
-
-The head is transformers' own: *ForSequenceClassification pools the family's token (BERT's
-[CLS]; GPT-2's last non-padding token, found through pad_token_id), *ForCausalLM ties its output
-layer to the input embeddings. A random-init model's config class is its family's model_type.
+"""Load the backbone through transformers' Auto classes, with the head the task kind names
+(tokentune.task: *ForSequenceClassification, *ForCausalLM, ...). A random-init model's config
+class is its family's model_type.
 """
 from __future__ import annotations
 
@@ -40,17 +38,16 @@ def max_positions(config) -> int:
 
 def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int, seed: int):
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    import transformers
+
+    from tokentune.task import get_kind
 
     config = model_config(model)
     dtype = getattr(torch, model.dtype)  # model.dtype: float32 (the default) or bfloat16
     config.pad_token_id = pad_token_id
-    if task.kind == "causal_lm":
-        auto = AutoModelForCausalLM
-    else:
-        auto = AutoModelForSequenceClassification
-        config.num_labels = task.num_labels
-        config.problem_type = "regression" if task.kind == "regression" else "single_label_classification"
+    kind = get_kind(task.kind)
+    auto = getattr(transformers, kind.auto_class)
+    kind.configure_head(config, task)
     if not model.pretrained:
         # seeded on its own: a PEFT checkpoint (trained weights only) must find the same frozen base
         with torch.random.fork_rng(devices=[]):

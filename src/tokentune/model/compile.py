@@ -40,11 +40,11 @@ def check_compiler(device: torch.device) -> None:
 
 def fixed_widths(cfg: TrainConfig) -> Optional[list[int]]:
     """The widths batches can have when they are a fixed few, else None (shapes vary freely)."""
-    if cfg.task.kind == "causal_lm":
-        return [cfg.task.block_size]  # every block is this long
     if cfg.data.packing:
         return None  # the number of rows differs from batch to batch
-    return cfg.data.widths()
+    from tokentune.task import get_kind
+
+    return get_kind(cfg.task.kind).fixed_widths(cfg)
 
 
 def repeated_blocks(model: torch.nn.Module, family: str) -> list[torch.nn.Module]:

@@ -80,7 +80,9 @@ class Family:
 
     @property
     def task_kinds(self) -> tuple[str, ...]:
-        return ("classification", "regression") + (("causal_lm",) if self.lm_head else ())
+        from tokentune.task import KINDS  # tokentune.task's kinds take a Family: imported when asked
+
+        return tuple(name for name, kind in KINDS.items() if kind.supported_by(self))
 
     def check_method(self, method: str) -> None:
         """Refuse, in one line and before any model is built, a fine-tuning method the family cannot take."""

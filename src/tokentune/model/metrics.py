@@ -1,13 +1,13 @@
 """The task's metrics as torchmetrics objects (accumulated per step, synced once per epoch)."""
 from __future__ import annotations
 
-from tokentune.config import TaskConfig
+from typing import Sequence
 
 
-def build_metrics(task: TaskConfig):
+def build_metrics(names: Sequence[str], n: int):
+    """A MetricCollection of `names` (task.metrics) over `n` classes (1 for a number)."""
     import torchmetrics as tm
 
-    n = task.num_labels
     # validate_args=False: the argument checks read tensors back to the host at every update;
     # labels are checked when the rows are read, predictions come from an argmax over n classes
     fast = {"validate_args": False}
@@ -20,7 +20,7 @@ def build_metrics(task: TaskConfig):
         "spearman": lambda: tm.SpearmanCorrCoef(),
         "perplexity": lambda: tm.text.Perplexity(ignore_index=-100),
     }
-    return tm.MetricCollection({name: make[name]() for name in task.metrics})
+    return tm.MetricCollection({name: make[name]() for name in names})
 
 
 def higher_is_better(metric: str) -> bool:

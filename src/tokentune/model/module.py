@@ -15,8 +15,8 @@ import pytorch_lightning as pl
 import torch
 
 from tokentune.config import TrainConfig
-from tokentune.model.metrics import build_metrics
 from tokentune.model.packed import packed_forward, padding_block_mask
+from tokentune.task import get_kind
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,13 @@ class TaskModule(pl.LightningModule):
     def __init__(self, cfg: TrainConfig):
         super().__init__()
         self.cfg = cfg
+        self.kind = get_kind(cfg.task.kind)
         self.save_hyperparameters({"cfg": asdict(cfg)})
         self.model: Optional[torch.nn.Module] = None
         self.parameter_report: dict = {}
         self.induction_stats: Optional[dict] = None
         self.metrics = torch.nn.ModuleDict({
-            stage: build_metrics(cfg.task).clone(prefix=f"{stage}/") for stage in ("val", "test")})
+            stage: self.kind.build_metrics(cfg.task).clone(prefix=f"{stage}/") for stage in ("val", "test")})
         self.eval_loss = torch.nn.ModuleDict({stage: _mean() for stage in ("val", "test")})
 
     # -- model ---------------------------------------------------------------------------
@@ -81,8 +82,7 @@ class TaskModule(pl.LightningModule):
             torch.compiler.cudagraph_mark_step_begin()
         if "pool_index" in batch:  # a packed batch (data.packing)
             return packed_forward(self.model, batch, family=self.cfg.model.family)
-        if self.cfg.task.kind == "causal_lm":
-            batch = {**batch, "labels": batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)}
+        batch = self.kind.model_inputs(batch)
         if self.cfg.finetune.method != "prefix":  # peft widens a 2D mask by the prefix's length
             batch = {**batch, "attention_mask": padding_block_mask(self.model, batch["attention_mask"],
                                                                    family=self.cfg.model.family)}
@@ -98,14 +98,7 @@ class TaskModule(pl.LightningModule):
     def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
         out = self(batch)
         self.eval_loss[stage].update(out.loss.detach(), _batch_size(batch))
-        if self.cfg.task.kind == "causal_lm":
-            labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-            self.metrics[stage].update(out.logits[:, :-1].float(), labels[:, 1:])
-        else:
-            self.metrics[stage].update(self._predictions(out.logits), batch["labels"])
-
-    def _predictions(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.squeeze(-1).float() if self.cfg.task.kind == "regression" else logits.argmax(-1)
+        self.kind.update_metrics(self.metrics[stage], out, batch)
 
     def _eval_epoch_end(self, stage: str) -> None:
         values = self.metrics[stage].compute()
@@ -128,7 +121,7 @@ class TaskModule(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx):
         batch = {k: v for k, v in batch.items() if k != "labels"}
-        return self._predictions(self(batch).logits)
+        return self.kind.predictions(self(batch).logits)
 
     # -- optimisation ----------------------------------------------------------------------
     def configure_optimizers(self):

@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 
 from tokentune.config import TrainConfig, from_dict
 from tokentune.errors import UserError
+from tokentune.task import get_kind
 
 
 def _restore(cfg: DictConfig):
@@ -21,8 +22,7 @@ def _restore(cfg: DictConfig):
     if cfg.data_dir:
         train_cfg.task.data_dir = cfg.data_dir
     split = cfg.get("split")  # None: the caller reads no split (export, raw-text predict)
-    if split is not None and split not in train_cfg.task.splits \
-            and not (train_cfg.task.kind == "causal_lm" and split == "validation"):
+    if split is not None and split not in get_kind(train_cfg.task.kind).available_splits(train_cfg.task):
         raise UserError(f"split: task '{train_cfg.task.name}' has no '{split}' split "
                         f"(it has {sorted(train_cfg.task.splits)})")
 
@@ -77,22 +77,17 @@ def evaluate(cfg: DictConfig) -> dict:
 
 
 def write_predictions(trainer, module, dm, split: str, ckpt_path, out_dir: Path) -> tuple[Path, int]:
-    """`split` run through the checkpoint, written as <TASK>.tsv in GLUE's submission format
-    (index, prediction), rows in the split's own order."""
-    import torch
-
+    """`split` run through the checkpoint, written in the kind's prediction format (for sentence
+    tasks GLUE's submission TSV, <TASK>.tsv: index, prediction), rows in the split's own order."""
     from tokentune.atomic import write_atomic
 
     task = dm.cfg.task
     dm.predict_split = split
-    preds = torch.cat(trainer.predict(module, datamodule=dm, ckpt_path=ckpt_path,
-                                       weights_only=True)).tolist()
-    out = out_dir / f"{task.name.upper()}.tsv"
-    rows = ["index\tprediction"]
-    for i, (index, p) in enumerate(zip(dm.indices[split], preds)):
-        value = f"{p:.6f}" if task.kind == "regression" else task.labels[p]
-        rows.append(f"{index if index is not None else i}\t{value}")
-    write_atomic(out, "\n".join(rows) + "\n")
+    preds = [p for batch in trainer.predict(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+             for p in batch.tolist()]
+    name, content = get_kind(task.kind).prediction_file(task, dm, split, preds)
+    out = out_dir / name
+    write_atomic(out, content)
     return out, len(preds)
 
 
@@ -104,10 +99,7 @@ def predict(cfg: DictConfig) -> Path:
     if cfg.get("split") is None:
         cfg.split = "test"
     train_cfg, dm, module, trainer = _restore(cfg)
-    task = train_cfg.task
-    if task.kind == "causal_lm":
-        raise UserError("tokentune-predict writes classification/regression predictions; "
-                        "a causal-LM task has none (use tokentune-evaluate for perplexity)")
+    get_kind(train_cfg.task.kind).check_prediction_file(train_cfg.task)
     out, n = write_predictions(trainer, module, dm, cfg.split, cfg.ckpt_path, Path(cfg.paths.output_dir))
     print(f"wrote {n} predictions to {out}", flush=True)
     return out

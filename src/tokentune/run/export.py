@@ -3,8 +3,8 @@
 - full fine-tuning, with any vocabulary (the backbone's own, trimmed or built from the task): a
   transformers folder, i.e. config.json (the task's labels as `id2label`/`label2id`, its
   `problem_type`, the run's vocabulary size), safetensors weights and the run's tokenizer, so that
-  `AutoModelForSequenceClassification.from_pretrained(run/model)` (or `AutoModelForCausalLM`) and
-  `pipeline(..., model=run/model)` load it;
+  the task kind's Auto class (`AutoModelForSequenceClassification.from_pretrained(run/model)`,
+  `AutoModelForCausalLM`, ...) and `pipeline(..., model=run/model)` load it;
 - LoRA: the same folder with the LoRA deltas merged into the weights, and the adapter alone in
   peft's own format under `model/adapter/` (`PeftModel.from_pretrained(base, run/model/adapter)`);
 - prefix tuning: peft's own format (`PeftModel.from_pretrained(base, run/model)`);
@@ -57,9 +57,9 @@ def plain_model(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
 
 
 def _label(config, cfg: TrainConfig) -> None:
-    if cfg.task.kind == "classification":
-        config.id2label = dict(enumerate(cfg.task.labels))
-        config.label2id = {label: i for i, label in enumerate(cfg.task.labels)}
+    from tokentune.task import get_kind
+
+    get_kind(cfg.task.kind).label_config(config, cfg.task)
 
 
 def directory_size_mb(path: Path) -> float:
@@ -134,10 +134,12 @@ def load_model(folder: str | Path) -> torch.nn.Module:
     if not (folder / MANIFEST).is_file():
         raise UserError(f"{folder}: no {MANIFEST}; not a model folder exported by tokentune")
     manifest = json.loads((folder / MANIFEST).read_text())
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    import transformers
+
+    from tokentune.task import get_kind
 
     if manifest["method"] in ("full", "lora"):
-        auto = AutoModelForCausalLM if manifest["task_kind"] == "causal_lm" else AutoModelForSequenceClassification
+        auto = getattr(transformers, get_kind(manifest["task_kind"]).auto_class)
         return auto.from_pretrained(folder).eval()
     from tokentune.config import from_dict
     from tokentune.finetune.apply import apply

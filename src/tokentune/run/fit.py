@@ -22,13 +22,12 @@ def check_limits(cfg: TrainConfig):
     from tokentune.model.backbone import max_positions, model_config
 
     config = model_config(cfg.model)
+    from tokentune.task import get_kind
+
     limit = max_positions(config)
-    if cfg.task.kind == "causal_lm" and cfg.task.block_size > limit:
-        raise UserError(f"task.block_size: {cfg.task.block_size} is above the model's "
-                        f"{limit} positions")
-    if cfg.task.kind != "causal_lm" and cfg.data.max_length > limit:
-        raise UserError(f"data.max_length: {cfg.data.max_length} is above the model's "
-                        f"{limit} positions")
+    key, length = get_kind(cfg.task.kind).length_limit(cfg)
+    if length > limit:
+        raise UserError(f"{key}: {length} is above the model's {limit} positions")
     return config
 
 

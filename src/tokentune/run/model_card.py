@@ -14,12 +14,7 @@ from pathlib import Path
 from tokentune.atomic import write_atomic
 from tokentune.config import TrainConfig
 from tokentune.run.provenance import environment, markdown_lines
-
-LOADERS = {
-    "classification": 'pipeline("text-classification", model="{folder}")',
-    "regression": 'pipeline("text-classification", model="{folder}", function_to_apply="none")',
-    "causal_lm": 'pipeline("text-generation", model="{folder}")',
-}
+from tokentune.task import get_kind
 
 
 def _metrics(values: dict) -> str:
@@ -27,16 +22,17 @@ def _metrics(values: dict) -> str:
 
 
 def how_to_load(cfg: TrainConfig) -> list[str]:
-    folder = "path/to/this/folder"
+    folder, kind = "path/to/this/folder", get_kind(cfg.task.kind)
     if cfg.finetune.method in ("full", "lora"):
         return ["Trained with tokentune; loads with transformers alone:", "", "```python",
-                "from transformers import pipeline", LOADERS[cfg.task.kind].format(folder=folder), "```"]
+                "from transformers import pipeline",
+                f'pipeline("{kind.pipeline_task}", model="{folder}"{kind.pipeline_kwargs})', "```"]
     lines = ["Trained with tokentune; the folder holds the trained weights only (the base model is "
              f"{cfg.model.pretrained or cfg.model.name}), which `tokentune.load_model` puts back on it:",
              "", "```python", "import tokentune", f'model = tokentune.load_model("{folder}")', "```"]
     if cfg.finetune.method == "prefix":
-        auto = "AutoModelForCausalLM" if cfg.task.kind == "causal_lm" else "AutoModelForSequenceClassification"
-        labels = "" if cfg.task.kind == "causal_lm" else f", num_labels={cfg.task.num_labels}"
+        auto = kind.auto_class
+        labels = f", num_labels={cfg.task.num_labels}" if kind.configures_labels else ""
         resize = cfg.tokenizer.kind != "pretrained"  # the run's own vocabulary: other rows than the base's
         lines += ["", "or, in peft's own format, with peft alone:", "", "```python",
                   "from peft import PeftModel", f"from transformers import {auto}, AutoTokenizer",
@@ -66,8 +62,7 @@ def model_card(cfg: TrainConfig, results: dict, rows: dict[str, int]) -> str:
         f"- parameters: {params['trainable']:,} trained of {params['total']:,}",
         "",
         "## Training",
-        f"- task: {cfg.task.name} ({cfg.task.kind}"
-        + (f"; labels {', '.join(cfg.task.labels)}" if cfg.task.labels else "") + ")",
+        f"- task: {get_kind(cfg.task.kind).card_task(cfg.task)}",
         "- texts (lines, for a causal LM): " + ", ".join(f"{split} {n:,}" for split, n in rows.items()),
         f"- optimizer: AdamW, lr {cfg.optimizer.lr:g}, warm-up {cfg.optimizer.warmup_ratio:g}, "
         f"weight decay {cfg.optimizer.weight_decay:g}",

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tokentune.errors import ConfigError, UserError
 from tokentune.run.evaluate import _restore, load_weights
+from tokentune.task import get_kind
 
 Texts = tuple[str, ...]  # (text_a,) or (text_a, text_b)
 SOURCES = ("text", "pair", "input")
@@ -54,10 +55,8 @@ def predict_text(cfg: DictConfig) -> Path:
     examples = read_examples(cfg, train_cfg.task)
 
     train_cfg, dm, module, trainer = _restore(cfg)
-    if train_cfg.task.kind == "causal_lm":
-        rows = _generate(cfg, train_cfg, dm, module, trainer, examples)
-    else:
-        rows = _classify(cfg, train_cfg, dm, module, trainer, examples)
+    model = load_weights(cfg.ckpt_path, dm, module, trainer)
+    rows = get_kind(train_cfg.task.kind).predict_text(cfg, train_cfg, dm, model, trainer, examples)
 
     from tokentune.atomic import write_atomic
 
@@ -74,7 +73,7 @@ def predict_text(cfg: DictConfig) -> Path:
 def read_examples(cfg: DictConfig, task) -> list[Texts]:
     """The examples `cfg` gives (text=, pair= or input=), each checked against the task: as many
     texts as it has text columns (one prompt for a causal LM), none empty."""
-    width = 1 if task.kind == "causal_lm" else len(task.text_columns)
+    width = len(get_kind(task.kind).input_keys(task))
     if cfg.get("input") is not None:
         return _read_input(str(cfg.input), cfg.get("input_format"), task, width)
     key = "text" if cfg.get("text") is not None else "pair"
@@ -112,7 +111,7 @@ def read_examples(cfg: DictConfig, task) -> list[Texts]:
 
 
 def _columns(task) -> str:
-    return f" ({task.text_columns[0]})" if task.kind != "causal_lm" else " (a prompt)"
+    return f" ({get_kind(task.kind).input_keys(task)[0]})"
 
 
 def _text(value: Any, where: str) -> str:
@@ -161,21 +160,19 @@ def _read_input(source: str, fmt: Optional[str], task, width: int) -> list[Texts
 
 
 def _txt_line(line: str, where: str, task, width: int) -> Texts:
-    texts = line.split("\t")
-    if width == 1 and len(texts) > 1 and task.kind != "causal_lm":
+    texts = get_kind(task.kind).split_line(line)
+    if width == 1 and len(texts) > 1:
         raise UserError(f"{where}: a tab splits the line into {len(texts)} texts, but task "
                         f"'{task.name}' takes one text per example{_columns(task)}")
     if width == 2 and len(texts) != 2:
         what = "no tab" if len(texts) == 1 else f"{len(texts) - 1} tabs"
         raise UserError(f"{where}: {what}; task '{task.name}' takes two texts per line "
                         f"({', '.join(task.text_columns)}) separated by one tab")
-    if task.kind == "causal_lm":
-        texts = [line]
     return tuple(_text(t, f"{where}") for t in texts)
 
 
 def _jsonl_row(row: dict, where: str, task) -> Texts:
-    keys = ["text"] if task.kind == "causal_lm" else task.text_columns
+    keys = get_kind(task.kind).input_keys(task)
     texts = []
     for key in keys:
         if key not in row:
@@ -185,79 +182,3 @@ def _jsonl_row(row: dict, where: str, task) -> Texts:
             raise UserError(f"{where}: '{key}' is not a string")
         texts.append(_text(row[key], f"{where}: '{key}'"))
     return tuple(texts)
-
-
-# -- model ---------------------------------------------------------------------------------
-def _on(batch: dict, device) -> dict:
-    return {k: v.to(device) for k, v in batch.items()}
-
-
-def _echo(texts: Texts):
-    return texts[0] if len(texts) == 1 else list(texts)
-
-
-def _classify(cfg, train_cfg, dm, module, trainer, examples: list[Texts]) -> list[dict]:
-    import torch
-    from torch.utils.data import DataLoader
-
-    from tokentune.data.encode import EncodedSplit, encode_examples
-    from tokentune.data.readers import Example
-
-    task = train_cfg.task
-    # the datamodule's encoding (truncation, special tokens, pairs) and eval collate (padding)
-    encoded = EncodedSplit(encode_examples(
-        dm.tokenizer, [Example(t[0], t[1] if len(t) > 1 else None, None, None) for t in examples],
-        train_cfg.data.max_length, "text"))
-    loader = DataLoader(encoded, batch_size=cfg.batch_size, shuffle=False,
-                        collate_fn=dm._collate(train=False))
-    model = load_weights(cfg.ckpt_path, dm, module, trainer)
-    device, rows, done = trainer.strategy.root_device, [], 0
-    with torch.no_grad():
-        for batch in loader:
-            with trainer.precision_plugin.predict_step_context():
-                logits = model(_on(batch, device)).logits.float()
-            for texts, out in zip(examples[done:], logits.cpu()):
-                if task.kind == "regression":
-                    rows.append({"text": _echo(texts), "value": out.squeeze(-1).item()})
-                else:
-                    probs = out.softmax(-1).tolist()
-                    rows.append({"text": _echo(texts), "label": task.labels[int(out.argmax())],
-                                 "probabilities": dict(zip(task.labels, probs))})
-            done += len(logits)
-    return rows
-
-
-def _generate(cfg, train_cfg, dm, module, trainer, examples: list[Texts]) -> list[dict]:
-    """Greedy continuations; each step runs the module on the last block_size tokens (the
-    context length it trained on) of every unfinished prompt, and a row stops at end-of-text."""
-    import torch
-
-    from tokentune.data.batching import collate
-
-    tok, window = dm.tokenizer, train_cfg.task.block_size
-    prompts = [t[0] for t in examples]
-    # as encode_lm_text tokenizes the training text: no special tokens around it
-    ids = tok(prompts, add_special_tokens=False)["input_ids"]
-    for n, seq in enumerate(ids):
-        if not seq:
-            raise UserError(f"text {n + 1}: the prompt {prompts[n]!r} encodes to no tokens")
-    model = load_weights(cfg.ckpt_path, dm, module, trainer)
-    device, eos = trainer.strategy.root_device, tok.eos_token_id
-    new: list[list[int]] = [[] for _ in prompts]
-    with torch.no_grad():
-        for start in range(0, len(prompts), cfg.batch_size):
-            active = list(range(start, min(start + cfg.batch_size, len(prompts))))
-            for _ in range(cfg.max_new_tokens):
-                contexts = [(list(ids[i]) + new[i])[-window:] for i in active]
-                batch = collate([{"input_ids": torch.tensor(c)} for c in contexts], pad_id=tok.pad_token_id)
-                with trainer.precision_plugin.predict_step_context():
-                    logits = model(_on(batch, device)).logits
-                last = torch.tensor([len(c) - 1 for c in contexts], device=logits.device)
-                picked = logits[torch.arange(len(contexts), device=logits.device), last].argmax(-1).tolist()
-                for i, token in zip(active, picked):
-                    new[i].append(token)
-                active = [i for i in active if new[i][-1] != eos]
-                if not active:
-                    break
-    return [{"text": p, "continuation": tok.decode(n, skip_special_tokens=True)}
-            for p, n in zip(prompts, new)]
