@@ -22,8 +22,8 @@ from tokentune.vocab.spec import TokenizerConfig
 # (the top-level conf/ of a checkout is a link to this folder).
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-true")
-FORMATS = ("tsv", "csv", "jsonl", "hub", "text")
-METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman", "perplexity")
+FORMATS = ("tsv", "csv", "jsonl", "hub", "text", "conll")
+METRICS = ("accuracy", "f1", "precision", "recall", "mcc", "pearson", "spearman", "perplexity")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 MODEL_DTYPES = ("float32", "bfloat16")
 STRATEGIES = ("auto", "ddp", "fsdp")  # see tokentune.run.distributed
@@ -89,6 +89,12 @@ class TaskConfig:
     hub_subset: Optional[str] = None
     validation_fraction: float = 0.1  # causal LM on one text file: the tail is validation
     block_size: int = 128  # causal LM: tokens per training example
+    # token classification: the tags' scheme (IOB1, IOB2, BIOES; scored as IOB2), the CoNLL column
+    # holding them (Python indexing: -1 = the last), and whether a word's later sub-tokens carry its
+    # label in the loss too (HF run_ner's label_all_tokens) or are ignored (the default)
+    tag_scheme: str = "IOB2"
+    tag_column: int = -1
+    label_all_subtokens: bool = False
 
     def __post_init__(self) -> None:
         kind = get_kind(self.kind)  # an unknown kind: one line naming the known ones

@@ -120,11 +120,15 @@ def collate(features: list[dict[str, torch.Tensor]], pad_id: int,
         ids[row, :n] = f["input_ids"]
         mask[row, :n] = 1
     batch = {"input_ids": ids, "attention_mask": mask}
-    if "token_type_ids" in features[0]:
-        types = torch.zeros((len(features), width), dtype=torch.long)
+    # token types and word starts pad with 0; per-token labels with -100, which the loss skips
+    for key, fill in (("token_type_ids", 0), ("word_starts", 0), ("labels", -100)):
+        if key not in features[0]:
+            continue
+        if key == "labels" and features[0]["labels"].dim() == 0:  # one label per example
+            batch["labels"] = torch.stack([f["labels"] for f in features])
+            continue
+        padded = torch.full((len(features), width), fill, dtype=torch.long)
         for row, (f, n) in enumerate(zip(features, lengths)):
-            types[row, :n] = f["token_type_ids"]
-        batch["token_type_ids"] = types
-    if "labels" in features[0]:
-        batch["labels"] = torch.stack([f["labels"] for f in features])
+            padded[row, :n] = f[key]
+        batch[key] = padded
     return batch

@@ -35,6 +35,7 @@ class TaskDataModule(pl.LightningDataModule):
         self.base_tokenizer = None  # the backbone's own, for embedding induction and reports
         self.texts: dict[str, list[str]] = {}  # raw text per split, for the vocabulary report
         self.splits: dict[str, EncodedSplit] = {}
+        self.data_report: dict = {}  # what the kind reports of the encoded splits (results.json "data")
         self._resume: Optional[tuple[int, int]] = None
 
     # -- Lightning hooks -------------------------------------------------------------------
@@ -63,6 +64,7 @@ class TaskDataModule(pl.LightningDataModule):
         tensors = self.kind.encode_splits(raw, self.tokenizer, cfg, key,
                                           TensorCache(Path(cfg.paths.cache_dir) / "data" / task.name))
         self.indices = self.kind.indices(raw)
+        self.data_report = self.kind.data_report(tensors)
         self.splits = {split: EncodedSplit(t) for split, t in tensors.items()}
         if cfg.data.max_train_examples:
             n = min(cfg.data.max_train_examples, len(self.splits["train"]))

@@ -25,8 +25,15 @@ log = logging.getLogger(__name__)
 CHUNK = 2000  # examples per tokenizer call: large enough for its Rust batching, small for progress
 
 
+# Per token (sliced like input_ids), and what each is called in a batch; "labels" is per example.
+# word_ids (the word each token belongs to) stays out of batches: prediction files read it.
+TOKEN_KEYS = {"input_ids": "input_ids", "token_type_ids": "token_type_ids", "token_labels": "labels",
+              "word_starts": "word_starts"}
+PER_TOKEN = (*TOKEN_KEYS, "word_ids")
+
+
 class EncodedSplit(Dataset):
-    """Examples as slices of one flat token tensor."""
+    """Examples as slices of one flat token tensor (and of flat per-token labels, if any)."""
 
     def __init__(self, tensors: dict[str, torch.Tensor]):
         self.tensors = tensors
@@ -40,9 +47,7 @@ class EncodedSplit(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         a, b = self.offsets[i].item(), self.offsets[i + 1].item()
-        item = {"input_ids": self.tensors["input_ids"][a:b]}
-        if "token_type_ids" in self.tensors:
-            item["token_type_ids"] = self.tensors["token_type_ids"][a:b]
+        item = {name: self.tensors[key][a:b] for key, name in TOKEN_KEYS.items() if key in self.tensors}
         if "labels" in self.tensors:
             item["labels"] = self.tensors["labels"][i]
         return item
@@ -50,15 +55,14 @@ class EncodedSplit(Dataset):
     def head(self, n: int) -> "EncodedSplit":
         """The first n examples (quick runs on a slice of a large training set)."""
         end = self.offsets[n].item()
-        cut = {"offsets": self.offsets[: n + 1], "input_ids": self.tensors["input_ids"][:end]}
-        if "token_type_ids" in self.tensors:
-            cut["token_type_ids"] = self.tensors["token_type_ids"][:end]
+        cut = {key: value[:end] for key, value in self.tensors.items() if key in PER_TOKEN}
+        cut["offsets"] = self.offsets[: n + 1]
         if "labels" in self.tensors:
             cut["labels"] = self.tensors["labels"][:n]
         return EncodedSplit(cut)
 
 
-def _flatten(seqs: Sequence[Sequence[int]], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def flatten(seqs: Sequence[Sequence[int]], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     offsets = torch.zeros(len(seqs) + 1, dtype=torch.long)
     offsets[1:] = torch.cumsum(lengths, 0)
@@ -77,10 +81,10 @@ def encode_examples(tokenizer, examples: list[Example], max_length: int, desc: s
         ids.extend(enc["input_ids"])
         if "token_type_ids" in enc:
             types.extend(enc["token_type_ids"])
-    flat, offsets = _flatten(ids, torch.int32)
+    flat, offsets = flatten(ids, torch.int32)
     out = {"input_ids": flat, "offsets": offsets}
     if types:
-        out["token_type_ids"] = _flatten(types, torch.int8)[0]
+        out["token_type_ids"] = flatten(types, torch.int8)[0]
     if examples[0].label is not None:
         dtype = torch.float32 if isinstance(examples[0].label, float) else torch.long
         out["labels"] = torch.tensor([e.label for e in examples], dtype=dtype)
@@ -104,7 +108,7 @@ def encode_lm_text(tokenizer, text: str, block_size: int, validation_fraction: f
             from tokentune.errors import UserError
             raise UserError(f"task.block_size: the {name} split has only {len(part)} tokens, "
                             f"fewer than one block of {block_size}")
-        flat, offsets = _flatten(blocks, torch.int32)
+        flat, offsets = flatten(blocks, torch.int32)
         splits[name] = {"input_ids": flat, "offsets": offsets}
     return splits
 
@@ -123,7 +127,8 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 def task_fingerprint(task: TaskConfig) -> dict:
     keep = ("kind", "format", "header", "column_names", "text_columns", "label_column", "labels",
-            "index_column", "validation_fraction", "block_size")
+            "index_column", "validation_fraction", "block_size", "tag_scheme", "tag_column",
+            "label_all_subtokens")
     d = asdict(task)
     return {k: d[k] for k in keep}
 

@@ -20,7 +20,7 @@ def check_model(family: Family, kind, model) -> None:
     model_type = getattr(model.config, "model_type", None)
     if model_type != family.model_type:
         raise UserError(f"expected a {family.name} model (model_type {family.model_type!r}), got {model_type!r}")
-    head = kind.head(family)
+    head = kind.head(family, model)
     if not hasattr(model, head):
         raise UserError(
             f"a {family.name} {kind.name} model needs a '{head}' head; got {type(model).__name__}"

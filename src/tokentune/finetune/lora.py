@@ -42,7 +42,7 @@ def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, kind) -> peft.
     check_target_modules(model, targets, family)
     # The kind's task type makes peft put a new head (classifier/score) in modules_to_save, so it
     # trains in full; what else the kind trains with it (the family's head_extras) joins it
-    extras = [m for m in kind.trained_heads(family, model) if m != kind.head(family)]
+    extras = [m for m in kind.trained_heads(family, model) if m != kind.head(family, model)]
     lora = peft.LoraConfig(
         task_type=getattr(peft.TaskType, kind.peft_task_type),
         r=cfg.r,

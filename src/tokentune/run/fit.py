@@ -118,6 +118,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             "parameters": module.parameter_report,
             "vocabulary": {k: vocab[k] for k in ("vocab_size", "embedding_params") if k in vocab},
             "induction": module.induction_stats,
+            "data": dm.data_report,
             "model_dir": str(exported) if exported else None,
             "model_mb": None,
             "wall_time_s": time.perf_counter() - start,

@@ -3,7 +3,7 @@ tail the validation split; the head is *ForCausalLM (its output layer tied to th
 embeddings), scored by perplexity; raw-text predict continues a prompt greedily."""
 from __future__ import annotations
 
-from tokentune.errors import UserError
+from tokentune.errors import UserError, check
 from tokentune.task.kind import TaskKind
 
 
@@ -17,6 +17,10 @@ class CausalLM(TaskKind):
 
     def num_labels(self, task) -> int:
         return 1
+
+    def check_task(self, task) -> None:
+        for m in task.metrics:
+            check(m == "perplexity", "task.metrics", f"'{m}' is not a causal-LM metric ('perplexity')")
 
     def length_limit(self, cfg) -> tuple[str, int]:
         return "task.block_size", cfg.task.block_size
@@ -49,7 +53,7 @@ class CausalLM(TaskKind):
         return [cfg.task.block_size]  # every block is this long
 
     # -- model ------------------------------------------------------------------------------
-    def head(self, family) -> str:
+    def head(self, family, model) -> str:
         return family.lm_head
 
     def model_inputs(self, batch):

@@ -24,7 +24,6 @@ class TaskKind:
     auto_class: str  # transformers' Auto class for the head, e.g. "AutoModelForSequenceClassification"
     peft_task_type: str  # peft.TaskType's name: which head peft trains in full (modules_to_save)
     pipeline_task: str  # transformers.pipeline's task for an exported folder
-    pipeline_kwargs: str = ""  # extra pipeline() arguments the card shows (Python source)
     configures_labels: bool = True  # the head is sized by num_labels (from_pretrained(num_labels=N))
     # None: data.packing works; else why it cannot (shown as the data.packing error)
     packing_refused: Optional[str] = None
@@ -78,7 +77,7 @@ class TaskKind:
     def configure_head(self, config, task: "TaskConfig") -> None:
         """Set the transformers config for the head before the model is built."""
 
-    def head(self, family: "Family") -> str:
+    def head(self, family: "Family", model) -> str:
         """The attribute of the Auto model that holds the head (checked on every model loaded)."""
         raise NotImplementedError
 
@@ -101,8 +100,16 @@ class TaskKind:
         """What the model predicts, from its logits (on the device: no host sync)."""
         raise NotImplementedError
 
+    def pipeline_kwargs(self, task: "TaskConfig") -> str:
+        """Extra pipeline() arguments the model card shows (Python source, from ", ")."""
+        return ""
+
     def label_config(self, config, task: "TaskConfig") -> None:
         """What an exported config says about the labels (id2label ...)."""
+
+    def data_report(self, tensors: dict[str, dict]) -> dict:
+        """What encoding the splits found worth a line in results.json (e.g. words cut off)."""
+        return {}
 
     # -- outputs ----------------------------------------------------------------------------
     def check_prediction_file(self, task: "TaskConfig") -> None:

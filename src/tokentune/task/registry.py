@@ -9,8 +9,10 @@ from tokentune.errors import ConfigError
 from tokentune.task.causal_lm import CausalLM
 from tokentune.task.kind import TaskKind
 from tokentune.task.sequence import Classification, Regression
+from tokentune.task.token_classification.kind import TokenClassification
 
-KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (Classification(), Regression(), CausalLM())}
+KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (Classification(), Regression(), CausalLM(),
+                                                           TokenClassification())}
 
 
 def get_kind(name: str) -> TaskKind:

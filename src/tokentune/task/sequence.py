@@ -11,6 +11,9 @@ from typing import Any
 from tokentune.errors import UserError, check
 from tokentune.task.kind import TaskKind
 
+FORMATS = ("tsv", "csv", "jsonl", "hub")
+METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman")
+
 
 class SequenceKind(TaskKind):
     auto_class = "AutoModelForSequenceClassification"
@@ -20,6 +23,9 @@ class SequenceKind(TaskKind):
 
     def check_task(self, task) -> None:
         check(task.label_column is not None, "task.label_column", "needs a label column")
+        check(task.format in FORMATS, "task.format", f"'{task.format}' is not a format for sentence rows {FORMATS}")
+        for m in task.metrics:
+            check(m in METRICS, "task.metrics", f"'{m}' is not a sentence-level metric {METRICS}")
 
     # -- data -------------------------------------------------------------------------------
     def read_splits(self, task) -> dict[str, Any]:
@@ -55,7 +61,7 @@ class SequenceKind(TaskKind):
         config.num_labels = self.num_labels(task)
         config.problem_type = self.problem_type
 
-    def head(self, family) -> str:
+    def head(self, family, model) -> str:
         return family.cls_head
 
     def trained_heads(self, family, model) -> tuple[str, ...]:
@@ -147,7 +153,9 @@ class Classification(SequenceKind):
 class Regression(SequenceKind):
     name = "regression"
     problem_type = "regression"
-    pipeline_kwargs = ', function_to_apply="none"'
+
+    def pipeline_kwargs(self, task) -> str:
+        return ', function_to_apply="none"'
 
     def num_labels(self, task) -> int:
         return 1
