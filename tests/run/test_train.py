@@ -8,6 +8,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from callbacks import Crash, CrashAt, Record
 from conftest import needs_real_data, run_cli, run_overrides
 from tokentune.config import compose as compose_train
 from tokentune.run.fit import fit
@@ -28,38 +29,6 @@ def test_tiny_models_train_on_demo(compose, tmp_path, model):
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert "train/loss" in (tmp_path / "logs" / "metrics.csv").read_text()
     assert (tmp_path / "config.yaml").read_text().count(f"name: {model}") == 1
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt(pl.Callback):
-    """Interrupts a fit just before it trains the batch that would make `step` optimizer steps."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_start(self, trainer, *args):
-        if trainer.global_step == self.step:
-            raise Crash()
-
-
-class Record(pl.Callback):
-    """The batches a fit trains, each one's loss, and the weights it ends training with (before
-    fit() goes on to validate the best checkpoint, which loads other weights)."""
-
-    def __init__(self):
-        self.batches = 0
-        self.losses: list[float] = []
-        self.weights: dict = {}
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, *args):
-        self.batches += 1
-        self.losses.append(outputs["loss"].item())
-
-    def on_train_end(self, trainer, pl_module):
-        self.weights = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
 
 def metrics_rows(run_dir: Path) -> list[dict]:
