@@ -74,7 +74,8 @@ def first_subtokens(word_ids: Sequence[int | None], n_words: int) -> list[int | 
 
 def begin_to_inside(label2id: Mapping[str, int]) -> dict[int, int]:
     """{id of B-X: id of I-X} for align_labels(label_all_subtokens=True): a word's later
-    sub-tokens continue its entity, they do not begin another (HF run_ner's b_to_i_label)."""
+    sub-tokens continue its entity, they do not begin another (HF run_ner's b_to_i_label). Only
+    B-X maps: with BIOES labels, the later sub-tokens of an S-X or E-X word keep that label."""
     return {i: label2id["I-" + label[2:]] for label, i in label2id.items()
             if label.startswith("B-") and "I-" + label[2:] in label2id}
 
