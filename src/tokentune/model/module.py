@@ -90,14 +90,14 @@ class TaskModule(pl.LightningModule):
 
     # -- steps -----------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self(batch).loss
+        loss = self.kind.training_loss(self(batch).loss, batch, self)
         # a tensor, for the loggers only: Lightning reads it back every trainer.log_every_n_steps
         self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=_batch_size(batch))
         return loss
 
     def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
         out = self(batch)
-        self.eval_loss[stage].update(out.loss.detach(), _batch_size(batch))
+        self.eval_loss[stage].update(out.loss.detach(), self.kind.loss_weight(batch))
         self.kind.update_metrics(self.metrics[stage], out, batch)
 
     def _eval_epoch_end(self, stage: str) -> None:

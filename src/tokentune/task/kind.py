@@ -89,6 +89,16 @@ class TaskKind:
         """The batch as the model's forward takes it (e.g. a causal LM's labels are its inputs)."""
         return batch
 
+    def training_loss(self, loss, batch: dict, module):
+        """The loss a training step backpropagates, from the model's own (e.g. rescaled so that
+        data-parallel ranks together compute what one process would)."""
+        return loss
+
+    def loss_weight(self, batch: dict):
+        """What a batch's mean loss averages over (the epoch's loss weighs each batch by it): its
+        examples, by default."""
+        return batch["labels"].shape[0] if "labels" in batch else batch["input_ids"].shape[0]
+
     def build_metrics(self, task: "TaskConfig"):
         """A torchmetrics MetricCollection of task.metrics."""
         raise NotImplementedError

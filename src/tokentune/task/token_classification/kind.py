@@ -115,6 +115,22 @@ class TokenClassification(TaskKind):
     def model_inputs(self, batch):
         return {k: v for k, v in batch.items() if k != "word_starts"}
 
+    def training_loss(self, loss, batch, module):
+        # Under DDP each rank's loss is a mean over its own labelled tokens and the gradients are
+        # averaged over ranks: ranks with fewer tokens would weigh each more. Rescaled by the
+        # global count (one all-reduce of a scalar, no host sync), the step is the one-process step
+        # over the global batch (HF Trainer's average_tokens_across_devices)
+        world = module.trainer.world_size
+        if world == 1:
+            return loss
+        local = (batch["labels"] != IGNORE).sum()
+        return loss * local * world / module.all_gather(local).sum()
+
+    def loss_weight(self, batch):
+        # the loss is a mean over labelled tokens: weighed by their count, the epoch's loss is the
+        # split's per-token mean, whatever the batches (a tensor: no host sync)
+        return (batch["labels"] != IGNORE).sum()
+
     def build_metrics(self, task):
         import torchmetrics as tm
 
