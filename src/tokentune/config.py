@@ -68,6 +68,30 @@ class ModelConfig:
 class SplitConfig:
     path: str = MISSING  # relative to task.data_dir
     header: Optional[bool] = None  # None = task.header
+    # the hub's copy of this split: None = task.hub_subset, and the split's own name (GLUE's
+    # validation_matched, test_mismatched ... are the hub's names too)
+    hub_subset: Optional[str] = None
+    hub_split: Optional[str] = None
+
+
+def validation_splits(splits) -> list[str]:
+    """The splits scored after every epoch: `validation` and `validation_<name>`, in file order
+    (a causal LM's is the tail of its training file)."""
+    named = [s for s in splits if s == "validation" or s.startswith("validation_")]
+    return named or ["validation"]
+
+
+def monitored(monitor: str, splits) -> tuple[str, str]:
+    """(validation split, metric) of task.monitor: `metric` (the first validation split's) or
+    `split/metric`."""
+    split, _, metric = monitor.rpartition("/")
+    return split or validation_splits(splits)[0], metric
+
+
+def stage(split: str) -> str:
+    """The prefix of a split's logged metrics: val (validation), val_matched (validation_matched),
+    test, test_matched ..."""
+    return "val" + split[len("validation"):] if split.startswith("validation") else split
 
 
 @dataclass
@@ -83,8 +107,13 @@ class TaskConfig:
     label_column: Optional[str] = "label"
     labels: Optional[List[str]] = None  # None with kind=regression
     index_column: Optional[str] = None  # written back in predictions (GLUE submissions)
+    # rows with a wrong number of fields are skipped and counted (a warning), not an error: for
+    # files known to hold a few broken rows (GLUE's QQP train.tsv), as GLUE's own processors do
+    skip_malformed_rows: bool = False
     metrics: List[str] = field(default_factory=lambda: ["accuracy"])
-    monitor: str = "accuracy"  # the metric that picks the best checkpoint
+    # the metric that picks the best checkpoint, on the first validation split; with several
+    # (MNLI's validation_matched, validation_mismatched) prefix the split: validation_matched/accuracy
+    monitor: str = "accuracy"
     hub_dataset: Optional[str] = None  # fallback source when data_dir has no files
     hub_subset: Optional[str] = None
     validation_fraction: float = 0.1  # causal LM on one text file: the tail is validation
@@ -103,11 +132,28 @@ class TaskConfig:
         check(1 <= len(self.text_columns) <= 2, "task.text_columns", "give one or two text columns")
         for m in self.metrics:
             check(m in METRICS, "task.metrics", f"'{m}' is not one of {METRICS}")
-        check(self.monitor in self.metrics + ["loss"], "task.monitor",
-              f"'{self.monitor}' must be one of task.metrics {self.metrics} or 'loss'")
+        split, metric = self.monitored
+        check(metric in self.metrics + ["loss"], "task.monitor",
+              f"'{metric}' must be one of task.metrics {self.metrics} or 'loss'")
+        check(split in self.validation_splits, "task.monitor",
+              f"'{split}' is not a validation split of the task {self.validation_splits}")
         kind.check_task(self)
         check(0.0 < self.validation_fraction < 1.0, "task.validation_fraction", "must be in (0, 1)")
         check(self.block_size >= 2, "task.block_size", "must be at least 2")
+
+    @property
+    def validation_splits(self) -> list[str]:
+        return validation_splits(self.splits)
+
+    @property
+    def monitored(self) -> tuple[str, str]:
+        return monitored(self.monitor, self.splits)
+
+    @property
+    def monitor_key(self) -> str:
+        """The logged name of the monitored metric, e.g. val/accuracy, val_matched/accuracy."""
+        split, metric = self.monitored
+        return f"{stage(split)}/{metric}"
 
     @property
     def num_labels(self) -> int:

@@ -22,7 +22,7 @@ def test_an_unlabelled_test_split_gets_glue_predictions(compose, tmp_path, cache
     accuracy = results["validation"]["val/accuracy"]
     assert accuracy > 0.65 and results["test"] == {}
     written = tmp_path / "run" / "SST2.tsv"
-    assert results["test_predictions"] == str(written)
+    assert results["test_predictions"] == {"test": str(written)}
     lines = written.read_text().splitlines()
     assert lines[0] == "index\tprediction" and [ln.split("\t")[0] for ln in lines[1:]] == [str(i) for i in range(90)]
     # the best checkpoint's predictions: right exactly where its validation score says

@@ -58,6 +58,7 @@ class OptunaSweeper(Sweeper):
     def _sweep(self, arguments: List[str]) -> None:
         import optuna
 
+        from tokentune.config import monitored, stage
         from tokentune.model.metrics import higher_is_better
 
         from . import _report
@@ -70,8 +71,9 @@ class OptunaSweeper(Sweeper):
         space = self._search_space(fixed)
         monitor = OmegaConf.select(self.config, "task.monitor")
         check(monitor is not None, "task.monitor", "the sweep's objective; this config has none")
-        metric = f"val/{monitor}"
-        direction = s.direction or ("maximize" if higher_is_better(monitor) else "minimize")
+        split, name = monitored(monitor, OmegaConf.select(self.config, "task.splits") or {})
+        metric = f"{stage(split)}/{name}"
+        direction = s.direction or ("maximize" if higher_is_better(name) else "minimize")
         sampler, grid_size = make_sampler(s.sampler, s.seed, space)
         n_trials = min(s.n_trials, grid_size) if grid_size else s.n_trials
 

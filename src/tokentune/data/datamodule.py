@@ -123,14 +123,23 @@ class TaskDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True, group_by_length=self.cfg.data.group_by_length)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", train=False, group_by_length=True)
+    def val_dataloader(self):
+        loaders = [self._loader(s, train=False, group_by_length=True) for s in self.val_splits]
+        return loaders[0] if len(loaders) == 1 else loaders  # one per split: scored side by side
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False, group_by_length=True)
+        return self._loader(self.test_split, train=False, group_by_length=True)
 
     def predict_dataloader(self) -> DataLoader:
         # original order, whole split in this process: predictions go next to the rows' indices
         return self._loader(self.predict_split, train=False, group_by_length=False, shard=False)
 
     predict_split = "test"
+    test_split = "test"  # what trainer.test scores (tokentune-evaluate split=... sets it)
+
+    @property
+    def val_splits(self) -> list[str]:
+        """What trainer.validate scores: every validation split, or the one evaluate asked for."""
+        return self.eval_validation or self.cfg.task.validation_splits
+
+    eval_validation: Optional[list[str]] = None

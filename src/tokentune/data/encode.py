@@ -127,7 +127,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 def task_fingerprint(task: TaskConfig) -> dict:
     keep = ("kind", "format", "header", "column_names", "text_columns", "label_column", "labels",
-            "index_column", "validation_fraction", "block_size", "tag_scheme", "tag_column",
+            "index_column", "skip_malformed_rows", "validation_fraction", "block_size", "tag_scheme", "tag_column",
             "label_all_subtokens")
     d = asdict(task)
     return {k: d[k] for k in keep}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from tokentune.config import TaskConfig
 from tokentune.errors import UserError
 from tokentune.task import get_kind
 
+log = logging.getLogger(__name__)
 Label = Union[int, float, None]
 
 
@@ -99,16 +101,23 @@ def _table_rows(task: TaskConfig, split: str, path: Path,
             raise UserError(f"task.column_names: {path} has no header row (task.header=false); "
                             "list the column names")
         names = task.column_names
-    start = reader.line_num + 1
+    start, skipped = reader.line_num + 1, []
     for fields in reader:
         # a quoted CSV field can hold newlines: a record's line is the one it starts on
         n, start = start, reader.line_num + 1
         if not any(field.strip() for field in fields):
             continue  # blank lines, as exports often leave at the end, are no rows
         if len(fields) != len(names):
+            if task.skip_malformed_rows:
+                skipped.append(n)
+                continue
             raise UserError(f"{path}:{n}: expected {len(names)} fields ({', '.join(names)}), "
-                            f"found {len(fields)}; is the row malformed or the format wrong?")
+                            f"found {len(fields)}; is the row malformed or the format wrong? "
+                            "(task.skip_malformed_rows=true skips such rows)")
         yield n, dict(zip(names, fields))
+    if skipped:
+        log.warning("%s: skipped %d rows with a wrong number of fields (task.skip_malformed_rows), "
+                    "lines %s", path, len(skipped), ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else ""))
 
 
 def _read_file(task: TaskConfig, split: str, path: Path) -> list[Example]:
@@ -150,11 +159,10 @@ def _example(task: TaskConfig, row: dict, label: Label) -> Example:
     return Example(texts[0], texts[1] if len(texts) > 1 else None, label, index)
 
 
-_HUB_SPLITS = {"train": "train", "validation": "validation", "test": "test"}
-
-
 def _read_hub(task: TaskConfig, split: str, missing: Path) -> list[Example]:
-    where = f"{task.hub_dataset}/{task.hub_subset or ''} [{split}]"
+    spec = task.splits[split]
+    subset, hub_split = spec.hub_subset or task.hub_subset, spec.hub_split or split
+    where = f"{task.hub_dataset}/{subset or ''} [{hub_split}]"
     try:
         import datasets
     except ImportError:
@@ -162,7 +170,7 @@ def _read_hub(task: TaskConfig, split: str, missing: Path) -> list[Example]:
                         "`datasets` package: pip install datasets — or point task.data_dir "
                         "(GLUE_DIR) at a local copy") from None
     try:
-        ds = datasets.load_dataset(task.hub_dataset, task.hub_subset, split=_HUB_SPLITS[split])
+        ds = datasets.load_dataset(task.hub_dataset, subset, split=hub_split)
     except Exception as err:  # network errors come in many types; all mean the same to a user
         raise UserError(f"{missing} not found, and {where} could not be loaded from the Hugging "
                         f"Face hub ({type(err).__name__}). Offline? Download GLUE once and set "

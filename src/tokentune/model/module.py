@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 
-from tokentune.config import TrainConfig
+from tokentune.config import TrainConfig, stage
 from tokentune.model.packed import packed_forward, padding_block_mask
 from tokentune.task import get_kind
 
@@ -30,9 +30,12 @@ class TaskModule(pl.LightningModule):
         self.model: Optional[torch.nn.Module] = None
         self.parameter_report: dict = {}
         self.induction_stats: Optional[dict] = None
+        # one set per validation split (MNLI's matched and mismatched are scored side by side) and the test split's
+        stages = [stage(s) for s in cfg.task.validation_splits] + ["test"]
         self.metrics = torch.nn.ModuleDict({
-            stage: self.kind.build_metrics(cfg.task).clone(prefix=f"{stage}/") for stage in ("val", "test")})
-        self.eval_loss = torch.nn.ModuleDict({stage: _mean() for stage in ("val", "test")})
+            s: self.kind.build_metrics(cfg.task).clone(prefix=f"{s}/") for s in stages})
+        self.eval_loss = torch.nn.ModuleDict({s: _mean() for s in stages})
+        self.val_stages = stages[:-1]  # per validation dataloader (the datamodule's val_splits)
 
     # -- model ---------------------------------------------------------------------------
     def configure_model(self) -> None:
@@ -103,15 +106,19 @@ class TaskModule(pl.LightningModule):
     def _eval_epoch_end(self, stage: str) -> None:
         values = self.metrics[stage].compute()
         values[f"{stage}/loss"] = self.eval_loss[stage].compute()
-        self.log_dict(values, prog_bar=stage == "val")
+        self.log_dict(values, prog_bar=stage.startswith("val"))
         self.metrics[stage].reset()
         self.eval_loss[stage].reset()
 
-    def validation_step(self, batch, batch_idx):
-        self._eval_step("val", batch)
+    def on_validation_start(self) -> None:
+        self.val_stages = [stage(s) for s in self.trainer.datamodule.val_splits]
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self._eval_step(self.val_stages[dataloader_idx], batch)
 
     def on_validation_epoch_end(self):
-        self._eval_epoch_end("val")
+        for s in self.val_stages:
+            self._eval_epoch_end(s)
 
     def test_step(self, batch, batch_idx):
         self._eval_step("test", batch)

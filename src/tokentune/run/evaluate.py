@@ -64,10 +64,12 @@ def evaluate(cfg: DictConfig) -> dict:
     if not dm.has_labels(cfg.split):
         raise UserError(f"split: '{cfg.split}' has no labels to score; use tokentune-predict")
     # Lightning reads the checkpoint again to restore it: as data too (tokentune.run.checkpoint_file)
-    if cfg.split == "validation":
+    if cfg.split in train_cfg.task.validation_splits:
+        dm.eval_validation = [cfg.split]
         metrics = trainer.validate(module, datamodule=dm, ckpt_path=cfg.ckpt_path, verbose=False,
                                    weights_only=True)[0]
     else:
+        dm.test_split = cfg.split
         metrics = trainer.test(module, datamodule=dm, ckpt_path=cfg.ckpt_path, verbose=False,
                                weights_only=True)[0]
     result = {"ckpt_path": str(cfg.ckpt_path), "split": cfg.split, "metrics": metrics_to_floats(metrics)}

@@ -86,18 +86,21 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
 
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
         best = ckpt or None
-        validation = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False,
-                                      weights_only=True)[0]
-        test, predictions = {}, None
+        # one dict per validation split's dataloader, each holding every split's metrics
+        validation = {k: v for scores in trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False,
+                                                          weights_only=True) for k, v in scores.items()}
+        test, predictions = {}, {}
         if cfg.test and dm.has_labels("test"):
             test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False,
                                 weights_only=True)[0]
-        elif cfg.test and "test" in cfg.task.splits:
+        unlabelled = [s for s in cfg.task.splits if (s == "test" or s.startswith("test_")) and not dm.has_labels(s)]
+        if cfg.test and unlabelled:
             # an unlabelled test split (GLUE's) gets its submission file, as run_glue's do_predict
             if trainer.world_size == 1:
                 from tokentune.run.evaluate import write_predictions
 
-                predictions = str(write_predictions(trainer, module, dm, "test", best, run_dir)[0])
+                predictions = {s: str(write_predictions(trainer, module, dm, s, best, run_dir)[0])
+                               for s in unlabelled}
             else:
                 log.info("test predictions: run tokentune-predict ckpt_path=<best.ckpt> (one process)")
         exported = None

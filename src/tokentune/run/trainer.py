@@ -36,8 +36,8 @@ def build_logger(cfg: TrainConfig, run_dir: Path):
 
 
 def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
-    c, monitor = cfg.callbacks, f"val/{cfg.task.monitor}"
-    mode = "max" if higher_is_better(cfg.task.monitor) else "min"
+    c, monitor = cfg.callbacks, cfg.task.monitor_key
+    mode = "max" if higher_is_better(cfg.task.monitored[1]) else "min"
     # the RNG states and logged rows a checkpoint needs for a bit-identical resume (run/resume.py)
     out: list[pl.Callback] = [ResumeState()]
     if c.checkpoint:

@@ -7,10 +7,11 @@ import statistics
 from dataclasses import dataclass
 from typing import Optional
 
+from tokentune.config import monitored, stage
 from tokentune.errors import UserError
 from tokentune.sweep.runs import Run
 
-SPLITS = {"validation": "val", "test": "test"}  # results.json section → its metrics' prefix
+SECTIONS = ("validation", "test")  # results.json's sections: validation/accuracy, validation_matched/accuracy ...
 NOT_SWEPT = {"seed"}  # the runs a mean and std are taken over
 
 
@@ -43,17 +44,25 @@ class Table:
 
 def metric_value(results: dict, metric: str) -> Optional[float]:
     split, _, name = metric.partition("/")
-    value = (results.get(split) or {}).get(f"{SPLITS[split]}/{name}")
+    section = next(s for s in SECTIONS if split.startswith(s))
+    value = (results.get(section) or {}).get(f"{stage(split)}/{name}")
     return None if value is None else float(value)
 
 
 def parse_metric(metric: str) -> str:
-    """`validation/accuracy` (or results.json's own `val/accuracy`) → `validation/accuracy`."""
+    """`validation/accuracy`, `validation_matched/accuracy` (or results.json's own `val/accuracy`,
+    `val_matched/accuracy`) → the split's name / the metric's."""
     split, _, name = metric.partition("/")
-    split = {"val": "validation"}.get(split, split)
-    if split not in SPLITS or not name:
+    split = "validation" + split[len("val"):] if split.startswith("val") and not split.startswith("validation") else split
+    if not any(split == s or split.startswith(s + "_") for s in SECTIONS) or not name:
         raise UserError(f"--metric: '{metric}' is not split/name, e.g. validation/accuracy")
     return f"{split}/{name}"
+
+
+def _split_name(key: str) -> str:
+    """results.json's `val_matched/accuracy` → `validation_matched/accuracy`."""
+    prefix, _, name = key.partition("/")
+    return f"validation{prefix[len('val'):]}/{name}"
 
 
 def default_metric(runs: list[Run]) -> str:
@@ -65,7 +74,9 @@ def default_metric(runs: list[Run]) -> str:
     if len(monitors) > 1:
         raise UserError(f"the runs monitor different metrics ({', '.join(monitors)}); "
                         "choose one with --metric, e.g. --metric validation/accuracy")
-    return f"validation/{monitors[0]}"
+    splits = dict.fromkeys(k.split(".")[2] for k in runs[0].defaults if k.startswith("task.splits."))
+    split, name = monitored(monitors[0], splits)
+    return f"{split}/{name}"
 
 
 def swept_keys(runs: list[Run]) -> list[str]:
@@ -79,7 +90,7 @@ def build_table(runs: list[Run], metric: str) -> Table:
     groups: dict[tuple[str, ...], list[Run]] = {}
     for r in runs:
         groups.setdefault(tuple(r.setting(k) for k in keys), []).append(r)
-    names = {f"validation/{k.split('/', 1)[1]}" for r in runs for k in r.results["validation"]}
+    names = {_split_name(k) for r in runs for k in r.results["validation"]}
     if not any(metric_value(r.results, metric) is not None for r in runs):
         raise UserError(f"--metric: no run reports {metric}; "
                         f"they report {', '.join(sorted(names))}")

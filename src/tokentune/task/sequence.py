@@ -32,7 +32,7 @@ class SequenceKind(TaskKind):
         from tokentune.data.readers import read_split
 
         raw = {split: read_split(task, split) for split in task.splits}
-        if "validation" not in raw:
+        if task.validation_splits[0] not in raw:
             raise UserError(f"task.splits: task '{task.name}' needs a 'validation' split")
         return raw
 
@@ -77,7 +77,9 @@ class SequenceKind(TaskKind):
         rows = ["index\tprediction"]
         for i, (index, p) in enumerate(zip(dm.indices[split], predictions)):
             rows.append(f"{index if index is not None else i}\t{self.prediction_value(task, p)}")
-        return f"{task.name.upper()}.tsv", "\n".join(rows) + "\n"
+        # SST2.tsv (test, or the split asked for); test_matched → MNLI-matched.tsv
+        suffix = "-" + split[len("test_"):] if split.startswith("test_") else ""
+        return f"{task.name.upper()}{suffix}.tsv", "\n".join(rows) + "\n"
 
     def prediction_value(self, task, prediction) -> str:
         raise NotImplementedError

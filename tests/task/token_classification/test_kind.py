@@ -51,7 +51,7 @@ def test_learns_and_reports_entity_scores_per_type(ner_run):
 
 def test_an_unlabelled_split_gets_a_conll_file_of_predicted_tags(ner_run):
     folder, run_dir, results = ner_run
-    written = Path(results["test_predictions"])
+    written = Path(results["test_predictions"]["test"])
     assert written == run_dir / "conll2003-test.conll"
     got = [block.split("\n") for block in written.read_text().strip("\n").split("\n\n")]
     truth = sentences(12, 2)

@@ -54,7 +54,7 @@ class TokenClassification(TaskKind):
         from tokentune.task.token_classification.tags import (check_labels, check_scheme,
                                                                collect_labels, count_violations)
 
-        if "validation" not in task.splits:
+        if task.validation_splits[0] not in task.splits:
             raise UserError(f"task.splits: task '{task.name}' needs a 'validation' split")
         raw, where = {}, {}
         for split in task.splits:
@@ -224,16 +224,20 @@ def _read(task, split: str):
         if path.is_dir():
             raise UserError(f"{path}: a folder, not a data file; point task.splits.{split}.path at a file")
         if task.format == "conll":
-            return read_conll(path, tag_column=task.tag_column, labelled=_conll_labelled(path, split)), path
+            return read_conll(path, tag_column=task.tag_column, labelled=_scored(task, split)
+                              or _conll_labelled(path)), path
         return read_tagged_jsonl(path, tokens_key=task.text_columns[0], tags_key=task.label_column,
-                                 labelled=split in ("train", "validation") or _jsonl_labelled(path, task)), path
+                                 labelled=_scored(task, split) or _jsonl_labelled(path, task)), path
     return _read_hub(task, split, path)
 
 
-def _conll_labelled(path: Path, split: str) -> bool:
-    """Train and validation must be tagged; another split is when its first token line has a tag."""
-    if split in ("train", "validation") or not path.is_file():
-        return True
+def _scored(task, split: str) -> bool:
+    """Train and validation splits must be tagged; another split may be (it is when its first
+    token line has a tag)."""
+    return split == "train" or split in task.validation_splits
+
+
+def _conll_labelled(path: Path) -> bool:
     with path.open(encoding="utf-8-sig", errors="replace") as f:
         first = next((line for line in f if line.strip() and not line.startswith("-DOCSTART-")), "")
     return len(first.split()) > 1
