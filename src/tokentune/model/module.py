@@ -19,6 +19,7 @@ from tokentune.model.packed import packed_forward, padding_block_mask
 from tokentune.task import get_kind
 
 log = logging.getLogger(__name__)
+SPLITS = {"val": "validation", "test": "test"}  # the split each evaluation stage scores
 
 
 class TaskModule(pl.LightningModule):
@@ -101,6 +102,7 @@ class TaskModule(pl.LightningModule):
         self.kind.update_metrics(self.metrics[stage], out, batch)
 
     def _eval_epoch_end(self, stage: str) -> None:
+        self.kind.bind_metrics(self.metrics[stage], self.trainer.datamodule, SPLITS[stage])
         values = self.metrics[stage].compute()
         values[f"{stage}/loss"] = self.eval_loss[stage].compute()
         self.log_dict(values, prog_bar=stage == "val")
@@ -121,7 +123,7 @@ class TaskModule(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx):
         batch = {k: v for k, v in batch.items() if k != "labels"}
-        return self.kind.predictions(self(batch).logits)
+        return self.kind.batch_predictions(self.cfg.task, self(batch), batch)
 
     # -- optimisation ----------------------------------------------------------------------
     def configure_optimizers(self):
