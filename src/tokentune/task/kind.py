@@ -115,6 +115,12 @@ class TaskKind:
         """Extra pipeline() arguments the model card shows (Python source, from ", ")."""
         return ""
 
+    def load_example(self, cfg: "TrainConfig", folder: str) -> list[str]:
+        """The Python lines the model card shows to load and use a full or LoRA export with
+        transformers alone."""
+        return ["from transformers import pipeline",
+                f'pipeline("{self.pipeline_task}", model="{folder}"{self.pipeline_kwargs(cfg.task)})']
+
     def label_config(self, config, task: "TaskConfig") -> None:
         """What an exported config says about the labels (id2label ...)."""
 

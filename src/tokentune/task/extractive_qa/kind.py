@@ -23,7 +23,7 @@ class ExtractiveQA(TaskKind):
     name = "extractive_qa"
     auto_class = "AutoModelForQuestionAnswering"
     peft_task_type = "QUESTION_ANS"
-    pipeline_task = "question-answering"
+    pipeline_task = "question-answering"  # transformers 5 has no such pipeline: see load_example
     configures_labels = False  # two logits per token, start and end
     packing_refused = ("a packed row feeds a sentence head one pooled token per sequence; question "
                        "answering scores every token, so its batches are padded (data.packing=false)")
@@ -124,6 +124,21 @@ class ExtractiveQA(TaskKind):
         # the run's: it answers as the run did with the run's settings
         null = ", handle_impossible_answer=True" if task.version_2 else ""
         return f", doc_stride={task.doc_stride}, max_answer_len={task.max_answer_length}{null}"
+
+    def load_example(self, cfg, folder: str) -> list[str]:
+        from transformers.pipelines import SUPPORTED_TASKS
+
+        if self.pipeline_task in SUPPORTED_TASKS:
+            return super().load_example(cfg, folder)
+        # transformers 5 removed pipeline("question-answering"): the Auto classes, windowed as the run was
+        return ["from transformers import AutoModelForQuestionAnswering, AutoTokenizer",
+                f'model = AutoModelForQuestionAnswering.from_pretrained("{folder}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
+                "# windows as the run made them; the answer: the best start + end logit over the "
+                "context tokens (tokentune-predict question=... context=... does it all)",
+                "inputs = tokenizer(question, context, truncation=\"only_second\", "
+                f"max_length={cfg.data.max_length}, stride={cfg.task.doc_stride}, return_overflowing_tokens=True, "
+                "return_offsets_mapping=True)"]
 
     # -- outputs ----------------------------------------------------------------------------
     def prediction_file(self, task, dm, split, predictions):
