@@ -30,7 +30,7 @@ def test_the_glob_finds_every_group_and_option():
     assert MODELS == ["bert", "bert_tiny", "deberta_tiny", "deberta_v3", "gpt2", "gpt2_tiny", "llama",
                       "llama_tiny", "minilm", "modernbert", "modernbert_tiny", "qwen2", "qwen2_tiny",
                       "roberta", "roberta_tiny"]
-    assert TASKS == ["cola", "conll2003", "demo", "rte", "shakespeare", "sst2"]
+    assert TASKS == ["cola", "conll2003", "demo", "rte", "shakespeare", "squad", "squad_v2", "sst2"]
 
 
 @pytest.mark.parametrize("model,task", itertools.product(MODELS, TASKS))

@@ -121,7 +121,7 @@ def test_raw_text_predict_returns_the_answer_its_span_and_score(qa_run, tmp_path
     assert [json.loads(line)["answer"] for line in out.stdout.splitlines()] == ["green", "black"]
 
 
-@pytest.mark.parametrize("method", ["lora", "adapter"])
+@pytest.mark.parametrize("method", ["lora", "adapter", "prefix"])
 def test_each_method_trains_the_reader_and_only_its_own_weights(qa_run, tmp_path, cache_dir, method):
     """From the trained reader's export as the base (a random base gives a PEFT method nothing
     to adapt): a few steps on what the method trains keep it answering."""
@@ -134,12 +134,25 @@ def test_each_method_trains_the_reader_and_only_its_own_weights(qa_run, tmp_path
     assert results["validation"]["val/f1"] > 80
 
 
-def test_a_vocabulary_built_on_questions_and_contexts_learns_as_well(tmp_path, cache_dir):
+@pytest.mark.parametrize("tokenizer", ["wordpiece32k", "trim"])
+def test_a_vocabulary_built_or_trimmed_on_questions_and_contexts_learns_as_well(tmp_path, cache_dir, tokenizer):
     folder = task_folder(tmp_path / "data")
     results = fit(compose_train(run_overrides(cache_dir, tmp_path / "run") + overrides(folder)
-                                + [*LEARNS, "tokenizer=wordpiece32k", "trainer.max_epochs=4", "export=false"]))
+                                + [*LEARNS, f"tokenizer={tokenizer}", "trainer.max_epochs=4", "export=false"]))
     assert results["vocabulary"]["vocab_size"] < 200  # the synthetic set's few words
     assert results["validation"]["val/f1"] > 90
+
+
+@pytest.mark.parametrize("model", ["gpt2_tiny", "llama_tiny"])
+def test_a_decoder_trains_its_question_answering_head_and_exports_it(tmp_path, cache_dir, model):
+    from transformers import AutoModelForQuestionAnswering
+
+    folder = task_folder(tmp_path / "data", train=64, validation=12)
+    results = fit(compose_train(run_overrides(cache_dir, tmp_path / "run") + overrides(folder, version_2=True)
+                                + [f"model={model}", "trainer.max_epochs=1", "data.max_length=96"]))
+    assert {"val/f1", "val/HasAns_f1", "val/best_f1_thresh"} <= set(results["validation"])
+    loaded = AutoModelForQuestionAnswering.from_pretrained(results["model_dir"])
+    assert type(loaded).__name__.endswith("ForQuestionAnswering")
 
 
 def test_v2_answers_nothing_where_the_context_says_nothing(tmp_path, cache_dir):
