@@ -31,7 +31,7 @@ def test_the_glob_finds_every_group_and_option():
                       "llama_tiny", "minilm", "modernbert", "modernbert_tiny", "qwen2", "qwen2_tiny",
                       "roberta", "roberta_tiny"]
     assert TASKS == ["ax", "cola", "conll2003", "demo", "mnli", "mrpc", "qnli", "qqp", "rte", "shakespeare",
-                     "sst2", "stsb", "wnli"]
+                     "squad", "squad_v2", "sst2", "stsb", "wnli"]
 
 
 @pytest.mark.parametrize("model,task", itertools.product(MODELS, TASKS))

@@ -22,8 +22,9 @@ from tokentune.vocab.spec import TokenizerConfig
 # (the top-level conf/ of a checkout is a link to this folder).
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64", "64-true")
-FORMATS = ("tsv", "csv", "jsonl", "hub", "text", "conll")
-METRICS = ("accuracy", "f1", "precision", "recall", "mcc", "pearson", "spearman", "perplexity")
+FORMATS = ("tsv", "csv", "jsonl", "hub", "text", "conll", "squad")
+METRICS = ("accuracy", "f1", "precision", "recall", "mcc", "pearson", "spearman", "perplexity",
+           "exact_match")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 MODEL_DTYPES = ("float32", "bfloat16")
 STRATEGIES = ("auto", "ddp", "fsdp")  # see tokentune.run.distributed
@@ -124,6 +125,15 @@ class TaskConfig:
     tag_scheme: str = "IOB2"
     tag_column: int = -1
     label_all_subtokens: bool = False
+    # extractive QA: v2.0 (unanswerable questions, the null answer); the tokens neighbouring windows
+    # of a long context share (HF run_qa's doc_stride; data.max_length bounds a window); the longest
+    # answer in tokens; the start and end candidates kept per window; and how far the null score
+    # must beat the best span's (start + end logits) for the null answer (v2.0)
+    version_2: bool = False
+    doc_stride: int = 128
+    max_answer_length: int = 30
+    n_best: int = 20
+    null_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         kind = get_kind(self.kind)  # an unknown kind: one line naming the known ones

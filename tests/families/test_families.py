@@ -108,7 +108,7 @@ def test_prefix_tuning_is_refused_in_one_line_before_any_model_is_built(compose,
 @pytest.mark.parametrize("name", NAMES)
 def test_composes_with_each_task_kind_it_supports(compose, name):
     tasks = {"classification": "demo", "regression": "demo", "causal_lm": "shakespeare",
-             "token_classification": "conll2003"}
+             "token_classification": "conll2003", "extractive_qa": "squad"}
     for kind in get_family(name).task_kinds:
         overrides = [tiny(name), f"task={tasks[kind]}"]
         if kind == "regression":

@@ -35,7 +35,7 @@ def test_no_module_outside_the_task_package_compares_a_kind_name():
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_a_family_takes_the_kinds_whose_head_it_has(family):
     fam = FAMILIES[family]
-    assert set(fam.task_kinds) == ({"classification", "regression", "token_classification"}
+    assert set(fam.task_kinds) == ({"classification", "regression", "token_classification", "extractive_qa"}
                                    | ({"causal_lm"} if fam.lm_head else set()))
     assert get_kind("causal_lm").supported_by(fam) == (fam.lm_head is not None)
 

@@ -120,13 +120,15 @@ def collate(features: list[dict[str, torch.Tensor]], pad_id: int,
         ids[row, :n] = f["input_ids"]
         mask[row, :n] = 1
     batch = {"input_ids": ids, "attention_mask": mask}
-    # token types and word starts pad with 0; per-token labels with -100, which the loss skips
-    for key, fill in (("token_type_ids", 0), ("word_starts", 0), ("labels", -100)):
-        if key not in features[0]:
+    # per-token keys pad with 0 (token types, word starts ...), per-token labels with -100, which
+    # the loss skips; per-example values (a label, answer positions) are stacked
+    for key in features[0]:
+        if key == "input_ids":
             continue
-        if key == "labels" and features[0]["labels"].dim() == 0:  # one label per example
-            batch["labels"] = torch.stack([f["labels"] for f in features])
+        if features[0][key].dim() == 0:
+            batch[key] = torch.stack([f[key] for f in features])
             continue
+        fill = -100 if key == "labels" else 0
         padded = torch.full((len(features), width), fill, dtype=torch.long)
         for row, (f, n) in enumerate(zip(features, lengths)):
             padded[row, :n] = f[key]

@@ -25,11 +25,15 @@ log = logging.getLogger(__name__)
 CHUNK = 2000  # examples per tokenizer call: large enough for its Rust batching, small for progress
 
 
-# Per token (sliced like input_ids), and what each is called in a batch; "labels" is per example.
-# word_ids (the word each token belongs to) stays out of batches: prediction files read it.
+# Per token (sliced like input_ids), and what each is called in a batch.
+# word_ids (the word each token belongs to) and a QA window's character spans stay out of batches:
+# prediction files and metrics read them.
 TOKEN_KEYS = {"input_ids": "input_ids", "token_type_ids": "token_type_ids", "token_labels": "labels",
-              "word_starts": "word_starts"}
-PER_TOKEN = (*TOKEN_KEYS, "word_ids")
+              "word_starts": "word_starts", "context_mask": "context_mask"}
+PER_TOKEN = (*TOKEN_KEYS, "word_ids", "char_starts", "char_ends")
+# Per example (one value each), in batches under the same name: a label, a QA window's answer
+# tokens, an example's row in its split
+PER_EXAMPLE = ("labels", "start_positions", "end_positions", "row")
 
 
 class EncodedSplit(Dataset):
@@ -48,8 +52,7 @@ class EncodedSplit(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         a, b = self.offsets[i].item(), self.offsets[i + 1].item()
         item = {name: self.tensors[key][a:b] for key, name in TOKEN_KEYS.items() if key in self.tensors}
-        if "labels" in self.tensors:
-            item["labels"] = self.tensors["labels"][i]
+        item.update({key: self.tensors[key][i] for key in PER_EXAMPLE if key in self.tensors})
         return item
 
     def head(self, n: int) -> "EncodedSplit":
@@ -57,8 +60,7 @@ class EncodedSplit(Dataset):
         end = self.offsets[n].item()
         cut = {key: value[:end] for key, value in self.tensors.items() if key in PER_TOKEN}
         cut["offsets"] = self.offsets[: n + 1]
-        if "labels" in self.tensors:
-            cut["labels"] = self.tensors["labels"][:n]
+        cut.update({key: self.tensors[key][:n] for key in PER_EXAMPLE if key in self.tensors})
         return EncodedSplit(cut)
 
 

@@ -36,6 +36,7 @@ class TaskModule(pl.LightningModule):
             s: self.kind.build_metrics(cfg.task).clone(prefix=f"{s}/") for s in stages})
         self.eval_loss = torch.nn.ModuleDict({s: _mean() for s in stages})
         self.val_stages = stages[:-1]  # per validation dataloader (the datamodule's val_splits)
+        self.stage_splits: dict[str, str] = {}  # the split each stage scores, set as it starts
 
     # -- model ---------------------------------------------------------------------------
     def configure_model(self) -> None:
@@ -104,6 +105,7 @@ class TaskModule(pl.LightningModule):
         self.kind.update_metrics(self.metrics[stage], out, batch)
 
     def _eval_epoch_end(self, stage: str) -> None:
+        self.kind.bind_metrics(self.metrics[stage], self.trainer.datamodule, self.stage_splits[stage])
         values = self.metrics[stage].compute()
         values[f"{stage}/loss"] = self.eval_loss[stage].compute()
         self.log_dict(values, prog_bar=stage.startswith("val"))
@@ -111,7 +113,12 @@ class TaskModule(pl.LightningModule):
         self.eval_loss[stage].reset()
 
     def on_validation_start(self) -> None:
-        self.val_stages = [stage(s) for s in self.trainer.datamodule.val_splits]
+        splits = self.trainer.datamodule.val_splits
+        self.val_stages = [stage(s) for s in splits]
+        self.stage_splits.update(zip(self.val_stages, splits))
+
+    def on_test_start(self) -> None:
+        self.stage_splits["test"] = self.trainer.datamodule.test_split
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         self._eval_step(self.val_stages[dataloader_idx], batch)
@@ -128,7 +135,7 @@ class TaskModule(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx):
         batch = {k: v for k, v in batch.items() if k != "labels"}
-        return self.kind.predictions(self(batch).logits)
+        return self.kind.batch_predictions(self.cfg.task, self(batch), batch)
 
     # -- optimisation ----------------------------------------------------------------------
     def configure_optimizers(self):

@@ -103,6 +103,12 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
                                for s in unlabelled}
             else:
                 log.info("test predictions: run tokentune-predict ckpt_path=<best.ckpt> (one process)")
+        validation_predictions = None
+        if dm.kind.predicts_validation and trainer.world_size == 1:
+            from tokentune.run.evaluate import write_predictions
+
+            validation_predictions = str(write_predictions(trainer, module, dm, cfg.task.validation_splits[0], best,
+                                                           run_dir)[0])
         exported = None
         if cfg.export and cfg.trainer.strategy == "fsdp":
             # each rank holds a shard of the weights; best.ckpt is gathered into one file
@@ -115,6 +121,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             "tokenizer": cfg.tokenizer.name, "seed": cfg.seed,
             "validation": metrics_to_floats(validation), "test": metrics_to_floats(test),
             "test_predictions": predictions,
+            "validation_predictions": validation_predictions,
             "best_checkpoint": best,
             "checkpoint_mb": Path(best).stat().st_size / 2**20 if best else None,
             "epochs": trainer.current_epoch, "steps": trainer.global_step,

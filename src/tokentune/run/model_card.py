@@ -25,8 +25,7 @@ def how_to_load(cfg: TrainConfig) -> list[str]:
     folder, kind = "path/to/this/folder", get_kind(cfg.task.kind)
     if cfg.finetune.method in ("full", "lora"):
         return ["Trained with tokentune; loads with transformers alone:", "", "```python",
-                "from transformers import pipeline",
-                f'pipeline("{kind.pipeline_task}", model="{folder}"{kind.pipeline_kwargs(cfg.task)})', "```"]
+                *kind.load_example(cfg, folder), "```"]
     lines = ["Trained with tokentune; the folder holds the trained weights only (the base model is "
              f"{cfg.model.pretrained or cfg.model.name}), which `tokentune.load_model` puts back on it:",
              "", "```python", "import tokentune", f'model = tokentune.load_model("{folder}")', "```"]

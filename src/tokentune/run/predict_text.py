@@ -6,6 +6,9 @@ One JSON line per example, in input order, on stdout and (written whole) in
 - classification: {"text": ..., "label": "1", "probabilities": {"0": 0.1, "1": 0.9}}
 - regression:     {"text": ..., "value": 3.2}
 - causal LM:      {"text": prompt, "continuation": "..."}  (greedy, `max_new_tokens` tokens at most)
+- extractive QA:  {"question": ..., "context": ..., "answer": "...", "start": 12, "end": 17, "score": 0.9}
+                  (question=... context=..., or pair=/input= with the keys question and context;
+                  v2.0's null answer is "", start and end null)
 
 A two-text task's "text" is the pair [a, b]. The input is read and checked against the task
 (from the checkpoint's config, a cheap read) before the data and the model are loaded, so a
@@ -28,7 +31,7 @@ from tokentune.run.evaluate import _restore, load_weights
 from tokentune.task import get_kind
 
 Texts = tuple[str, ...]  # (text_a,) or (text_a, text_b)
-SOURCES = ("text", "pair", "input")
+SOURCES = ("text", "pair", "input", "question")
 FORMATS = ("txt", "jsonl")
 
 
@@ -42,7 +45,8 @@ def predict_text(cfg: DictConfig) -> Path:
 
     given = [key for key in SOURCES if cfg.get(key) is not None]
     if len(given) > 1:
-        raise UserError(f"{' and '.join(given)}: give one of text=, pair= or input=, not several")
+        raise UserError(f"{' and '.join(given)}: give one of text=, pair= or input=, not several"
+                        + (" (question= goes with context=)" if "question" in given else ""))
     if cfg.get("split") is not None:
         raise UserError(f"split: predictions are for a split (split=...) or for raw text "
                         f"({given[0]}=...), not both")
@@ -76,6 +80,8 @@ def read_examples(cfg: DictConfig, task) -> list[Texts]:
     width = len(get_kind(task.kind).input_keys(task))
     if cfg.get("input") is not None:
         return _read_input(str(cfg.input), cfg.get("input_format"), task, width)
+    if cfg.get("question") is not None:
+        return _questions(cfg, task)
     key = "text" if cfg.get("text") is not None else "pair"
     value = OmegaConf.to_container(cfg[key]) if OmegaConf.is_config(cfg[key]) else cfg[key]
     if key == "text" and width == 2:
@@ -108,6 +114,20 @@ def read_examples(cfg: DictConfig, task) -> list[Texts]:
     if not examples:
         raise UserError(f"{key}: an empty list; give at least one example")
     return examples
+
+
+def _questions(cfg: DictConfig, task) -> list[Texts]:
+    """question= with context=: one text each, or lists of one length."""
+    if get_kind(task.kind).input_keys(task) != ["question", "context"]:
+        raise UserError(f"question: task '{task.name}' takes no questions; give text= or pair=")
+    if cfg.get("context") is None:
+        raise UserError("question: needs context='...' (the text the answer is read from)")
+    given = [OmegaConf.to_container(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in ("question", "context")]
+    lists = [v if isinstance(v, list) else [v] for v in given]
+    if len(lists[0]) != len(lists[1]):
+        raise UserError(f"question: {len(lists[0])} questions for {len(lists[1])} contexts; give one context each")
+    return [(_text(q, f"question: item {n}"), _text(c, f"context: item {n}"))
+            for n, (q, c) in enumerate(zip(*lists), 1)]
 
 
 def _columns(task) -> str:

@@ -27,6 +27,9 @@ class TaskKind:
     configures_labels: bool = True  # the head is sized by num_labels (from_pretrained(num_labels=N))
     # None: data.packing works; else why it cannot (shown as the data.packing error)
     packing_refused: Optional[str] = None
+    # True: a run writes the validation split's prediction file too (where the predictions are
+    # what the official scorer reads, e.g. SQuAD's {id: answer} JSON)
+    predicts_validation: bool = False
 
     # -- composition: the task group's own checks (no torch) -------------------------------
     def check_task(self, task: "TaskConfig") -> None:
@@ -106,6 +109,14 @@ class TaskKind:
     def update_metrics(self, metrics, out, batch: dict) -> None:
         metrics.update(self.predictions(out.logits), batch["labels"])
 
+    def bind_metrics(self, metrics, dm, split: str) -> None:
+        """Hand the metrics what they need of the split besides the batches (called before they
+        compute: e.g. a question-answering split's windows, character offsets and answers)."""
+
+    def batch_predictions(self, task: "TaskConfig", out, batch: dict):
+        """A predict batch's predictions, one row per example (a tensor, on the device)."""
+        return self.predictions(out.logits)
+
     def predictions(self, logits):
         """What the model predicts, from its logits (on the device: no host sync)."""
         raise NotImplementedError
@@ -113,6 +124,12 @@ class TaskKind:
     def pipeline_kwargs(self, task: "TaskConfig") -> str:
         """Extra pipeline() arguments the model card shows (Python source, from ", ")."""
         return ""
+
+    def load_example(self, cfg: "TrainConfig", folder: str) -> list[str]:
+        """The Python lines the model card shows to load and use a full or LoRA export with
+        transformers alone."""
+        return ["from transformers import pipeline",
+                f'pipeline("{self.pipeline_task}", model="{folder}"{self.pipeline_kwargs(cfg.task)})']
 
     def label_config(self, config, task: "TaskConfig") -> None:
         """What an exported config says about the labels (id2label ...)."""

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from tokentune.errors import ConfigError
 from tokentune.task.causal_lm import CausalLM
+from tokentune.task.extractive_qa.kind import ExtractiveQA
 from tokentune.task.kind import TaskKind
 from tokentune.task.sequence import Classification, Regression
 from tokentune.task.token_classification.kind import TokenClassification
 
 KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (Classification(), Regression(), CausalLM(),
-                                                           TokenClassification())}
+                                                           TokenClassification(), ExtractiveQA())}
 
 
 def get_kind(name: str) -> TaskKind:
