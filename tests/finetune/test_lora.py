@@ -11,7 +11,7 @@ from transformers.pytorch_utils import Conv1D
 
 from tokentune.errors import ConfigError
 from tokentune.finetune.apply import apply
-from tokentune.finetune.lora import merge_lora
+from tokentune.finetune import get_method
 
 from .models import SETUPS, batch
 
@@ -51,7 +51,7 @@ def test_merged_and_unmerged_give_the_same_logits(setup):
         base_only = model.get_base_model()
         with model.disable_adapter():
             without_lora = model(**b).logits
-        merged_model = merge_lora(model)
+        merged_model = get_method("lora").merged(model)
         merged = merged_model(**b).logits
     assert not isinstance(merged_model, peft.PeftModel)
     assert not torch.allclose(unmerged, without_lora, atol=1e-4)  # the perturbed LoRA does something
@@ -72,7 +72,7 @@ def test_a_merged_copy_saves_as_a_plain_transformers_folder(tmp_path, setup, aut
     with torch.no_grad():
         expected = model(**b).logits
     out = tmp_path / "merged"
-    merge_lora(copy.deepcopy(model)).save_pretrained(out)
+    get_method("lora").merged(copy.deepcopy(model)).save_pretrained(out)
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     assert isinstance(model, peft.PeftModel) and any("lora_A" in n for n, _ in model.named_parameters())
     reloaded = auto.from_pretrained(out).eval()

@@ -63,7 +63,7 @@ class Family:
     # batches pass the 2D mask and packed_head must be None
     block_mask: bool = True
     # True: prefix tuning (peft's virtual tokens, fed to every layer as a key/value cache).
-    # False: the attention takes no cache, and finetune=prefix is refused (check_method)
+    # False: the attention takes no cache, and finetune=prefix is refused (its check_family)
     prefix: bool = True
     # True: a sequence's positions count from pad_token_id + 1, as RoBERTa numbers them from its
     # input_ids; packed rows, which give positions explicitly, add that offset
@@ -83,13 +83,6 @@ class Family:
         from tokentune.task import KINDS  # tokentune.task's kinds take a Family: imported when asked
 
         return tuple(name for name, kind in KINDS.items() if kind.supported_by(self))
-
-    def check_method(self, method: str) -> None:
-        """Refuse, in one line and before any model is built, a fine-tuning method the family cannot take."""
-        if method == "prefix" and not self.prefix:
-            raise ConfigError("finetune", f"prefix tuning feeds its virtual tokens to every layer as a "
-                              f"key/value cache, which {self.name} models do not take "
-                              "(tokentune/model/families.py); use finetune=lora, adapter or full")
 
 
 FAMILIES: dict[str, Family] = {
