@@ -112,3 +112,42 @@ def test_rank_zero_is_refused_before_any_model_work():
     family, task_kind, make = SETUPS["bert-cls"]
     with pytest.raises(ConfigError, match=r"^finetune.r: LoRA rank must be a positive integer \(got 0\)"):
         apply({"method": "lora", "r": 0}, make(), family=family, task_kind=task_kind)
+
+
+@pytest.mark.parametrize("settings, trainable", [
+    ({}, 74_498),
+    ({"use_dora": True}, 79_106),  # + a magnitude per output feature: 384 x 12 modules
+    ({"use_rslora": True}, 74_498),
+    ({"init": "gaussian"}, 74_498),
+    ({"init": "orthogonal"}, 74_498),
+    ({"init": "pissa"}, 74_498),
+    ({"init": "olora"}, 74_498),
+])
+def test_minilm_trainable_counts_are_peft_s_own(settings, trainable):
+    from tokentune.finetune.report import parameter_report
+
+    from .reference import minilm, peft_count
+
+    report = parameter_report(apply({"method": "lora", **settings}, minilm(), family="bert", task_kind="classification"))
+    init = {"default": True}.get(settings.get("init", "default"), settings.get("init"))
+    want = peft_count(peft.LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, target_modules=["query", "value"],
+                                      use_dora=settings.get("use_dora", False),
+                                      use_rslora=settings.get("use_rslora", False), init_lora_weights=init))
+    assert report["trainable"] == want == trainable
+
+
+def test_rslora_scales_by_the_root_of_the_rank():
+    family, task_kind, make = SETUPS["bert-cls"]
+    for rslora, scale in ((False, 16 / 4), (True, 16 / 2)):
+        model = apply({"method": "lora", "r": 4, "alpha": 16, "use_rslora": rslora}, make(), family=family,
+                      task_kind=task_kind)
+        layer = model.base_model.model.bert.encoder.layer[0].attention.self.query
+        assert layer.scaling["default"] == scale
+
+
+def test_an_init_peft_cannot_take_from_the_model_alone_is_refused():
+    with pytest.raises(ConfigError, match=r"^finetune.init: 'eva' is not one of \('default', 'gaussian'"):
+        apply({"method": "lora", "init": "eva"}, SETUPS["bert-cls"][2](), family="bert", task_kind="classification")
+    with pytest.raises(ConfigError, match=r"^finetune.init: orthogonal initialisation needs an even finetune.r"):
+        apply({"method": "lora", "init": "orthogonal", "r": 3}, SETUPS["bert-cls"][2](), family="bert",
+              task_kind="classification")

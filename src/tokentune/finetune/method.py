@@ -83,11 +83,8 @@ class Method:
         load_trainable_state_dict(model, state)
 
     # -- export: <run>/model ----------------------------------------------------------------------
-    def write_export(self, model: "nn.Module", plain: Callable[[], "nn.Module"], folder: Path,
-                     own_vocabulary: bool) -> None:
-        """Write the method's weights into `folder` (tokenizer and tokentune.json are the caller's).
-        `plain()` is `merged` on a copy, labelled with the task's labels; `own_vocabulary` is False
-        when the run's vocabulary is not the backbone's (its embeddings then belong in the folder)."""
+    def write_export(self, model: "nn.Module", folder: Path, export: "Export") -> None:
+        """Write the method's weights into `folder` (tokenizer and tokentune.json are the caller's)."""
         raise NotImplementedError
 
     def load_export(self, folder: Path, rebuild: Callable[[], "nn.Module"]) -> "nn.Module":
@@ -100,6 +97,17 @@ class Method:
         return ["Trained with tokentune; the folder holds the trained weights only (the base model is "
                 f"{cfg.model.pretrained or cfg.model.name}), which `tokentune.load_model` puts back on it:",
                 "", "```python", "import tokentune", f'model = tokentune.load_model("{folder}")', "```"]
+
+
+class Export:
+    """What `write_export` may need beside the trained model."""
+
+    def __init__(self, plain: Callable[[], "nn.Module"], untrained: Callable[[], "nn.Module"],
+                 own_vocabulary: bool):
+        self.plain = plain  # `merged` on a copy of the model, the task's labels in its config
+        self.untrained = untrained  # the run's model as `apply` built it, before training
+        # False: the run's vocabulary is not the backbone's, so its embeddings belong in the folder
+        self.own_vocabulary = own_vocabulary
 
 
 def pipeline_lines(folder: str, kind: "TaskKind", cfg: "TrainConfig") -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from tokentune.finetune.method import Method, check_unexpected, pipeline_lines
+from tokentune.finetune.method import Export, Method, check_unexpected, pipeline_lines
 
 if TYPE_CHECKING:
     from torch import nn
@@ -17,11 +17,10 @@ class PeftMethod(Method):
     """`model/` is peft's format (adapter_config.json, adapter_model.safetensors), which both
     `PeftModel.from_pretrained(base, folder)` and `tokentune.load_model(folder)` load."""
 
-    def write_export(self, model: "nn.Module", plain: Callable[[], "nn.Module"], folder: Path,
-                     own_vocabulary: bool) -> None:
+    def write_export(self, model: "nn.Module", folder: Path, export: Export) -> None:
         # a new vocabulary's embeddings are plain weights to peft (trained in place, or trimmed
         # and frozen): it saves them only when told
-        model.save_pretrained(folder, save_embedding_layers=not own_vocabulary)
+        model.save_pretrained(folder, save_embedding_layers=not export.own_vocabulary)
 
     def load_export(self, folder: Path, rebuild: Callable[[], "nn.Module"]) -> "nn.Module":
         import peft
@@ -60,10 +59,9 @@ class MergeablePeftMethod(PeftMethod):
             raise TypeError(f"merging expects a PeftModel, got {type(model).__name__}")
         return model.merge_and_unload()
 
-    def write_export(self, model: "nn.Module", plain: Callable[[], "nn.Module"], folder: Path,
-                     own_vocabulary: bool) -> None:
-        plain().save_pretrained(folder)  # transformers 5 always writes safetensors
-        super().write_export(model, plain, folder / "adapter", own_vocabulary)
+    def write_export(self, model: "nn.Module", folder: Path, export: Export) -> None:
+        export.plain().save_pretrained(folder)  # transformers 5 always writes safetensors
+        super().write_export(model, folder / "adapter", export)
 
     def how_to_load(self, cfg: "TrainConfig", folder: str, kind: "TaskKind") -> list[str]:
         return pipeline_lines(folder, kind, cfg)

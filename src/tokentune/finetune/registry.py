@@ -9,11 +9,12 @@ from __future__ import annotations
 from tokentune.errors import ConfigError
 from tokentune.finetune.adapter.method import Adapter
 from tokentune.finetune.full.method import Full
+from tokentune.finetune.ia3.method import Ia3
 from tokentune.finetune.lora.method import Lora
 from tokentune.finetune.method import Method
 from tokentune.finetune.prefix.method import Prefix
 
-METHODS: dict[str, Method] = {method.name: method for method in (Full(), Adapter(), Lora(), Prefix())}
+METHODS: dict[str, Method] = {method.name: method for method in (Full(), Adapter(), Lora(), Prefix(), Ia3())}
 
 
 def get_method(name: str) -> Method:

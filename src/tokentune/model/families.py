@@ -71,6 +71,10 @@ class Family:
     # modules between the encoder and cls_head that the PEFT methods train in full with the head:
     # those a pretrained checkpoint does not hold (deberta-v3's pooler), which frozen would stay random
     head_extras: tuple[str, ...] = ()
+    # finetune=ia3: the modules whose output (or, for ia3_feedforward, input) IA3 rescales, as
+    # peft's TRANSFORMERS_MODELS_TO_IA3_*_MAPPING names them for the model type; () refuses ia3
+    ia3_targets: tuple[str, ...] = ()
+    ia3_feedforward: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.pool not in POOLS:
@@ -103,6 +107,8 @@ FAMILIES: dict[str, Family] = {
         pre_tokenizer="bert",
         post_processor="bert",  # [CLS] a [SEP] b [SEP]
         lora_targets=("query", "value"),
+        ia3_targets=("key", "value", "output.dense"),
+        ia3_feedforward=("output.dense",),
         fan_in_fan_out=False,
         blocks="encoder.layer",
         attention_site="attention.output.dropout",
@@ -127,6 +133,8 @@ FAMILIES: dict[str, Family] = {
         pre_tokenizer="byte_level",
         post_processor=None,
         lora_targets=("c_attn",),
+        ia3_targets=("c_attn", "mlp.c_proj"),
+        ia3_feedforward=("mlp.c_proj",),
         fan_in_fan_out=True,
         blocks="h",
         attention_site="attn.resid_dropout",
@@ -153,6 +161,8 @@ FAMILIES: dict[str, Family] = {
         # <s> a </s> b </s> (roberta-base's own pair template doubles the middle </s>)
         post_processor="bert",
         lora_targets=("query", "value"),
+        ia3_targets=("key", "value", "output.dense"),
+        ia3_feedforward=("output.dense",),
         fan_in_fan_out=False,
         blocks="encoder.layer",
         attention_site="attention.output.dropout",
@@ -179,6 +189,8 @@ FAMILIES: dict[str, Family] = {
         pre_tokenizer="byte_level",
         post_processor=None,
         lora_targets=("q_proj", "v_proj"),
+        ia3_targets=("k_proj", "v_proj", "down_proj"),
+        ia3_feedforward=("down_proj",),
         fan_in_fan_out=False,
         blocks="layers",
         # no dropout module before the residual adds: the projections that feed them
@@ -210,6 +222,8 @@ FAMILIES: dict[str, Family] = {
         pre_tokenizer="bert",
         post_processor="bert",  # [CLS] a [SEP] b [SEP]
         lora_targets=("query_proj", "value_proj"),
+        ia3_targets=("key_proj", "value_proj", "output.dense"),
+        ia3_feedforward=("output.dense",),
         fan_in_fan_out=False,
         blocks="encoder.layer",
         attention_site="attention.output.dropout",
@@ -263,6 +277,7 @@ FAMILIES["qwen2"] = replace(
     # Qwen2.5's byte-level BPE: <|endoftext|> ends a text (and pads); there is no bos token
     special_tokens={"eos_token": "<|endoftext|>", "pad_token": "<|pad|>", "unk_token": "<|unk|>"},
     fsdp_units=("transformers.models.qwen2.modeling_qwen2.Qwen2DecoderLayer",),
+    ia3_targets=("q_proj", "v_proj", "down_proj"),  # peft's choice for qwen2: q, not k as for llama
 )
 # every family's task heads: never a LoRA target, and what the parameter report counts as head
 HEAD_NAMES = frozenset(name for f in FAMILIES.values() for name in (f.cls_head, f.lm_head, *f.head_extras) if name)

@@ -80,9 +80,11 @@ def _manifest(model: torch.nn.Module, cfg: TrainConfig) -> dict:
 
 def _write(model: torch.nn.Module, tokenizer, cfg: TrainConfig, folder: Path) -> None:
     from tokentune.finetune import get_method
+    from tokentune.finetune.method import Export
 
-    get_method(cfg.finetune.method).write_export(model, lambda: plain_model(model, cfg), folder,
-                                                 _own_vocabulary(cfg))
+    export = Export(plain=lambda: plain_model(model, cfg), untrained=lambda: _rebuild(_manifest(model, cfg)),
+                    own_vocabulary=_own_vocabulary(cfg))
+    get_method(cfg.finetune.method).write_export(model, folder, export)
     tokenizer.save_pretrained(folder)
     (folder / MANIFEST).write_text(json.dumps(_manifest(model, cfg), indent=1, default=str) + "\n")
 

@@ -24,14 +24,14 @@ class Adapter(Method):
     def owns_parameter(self, parts):
         return "adapter" in parts
 
-    def write_export(self, model, plain, folder, own_vocabulary):
+    def write_export(self, model, folder, export):
         from safetensors.torch import save_file
 
         # what the run changed: the trained weights (adapters, head), and the input embeddings when
         # the vocabulary is not the backbone's own (trimmed rows train frozen)
         embeddings = model.get_input_embeddings().weight
         save_file({name: p.detach().cpu().contiguous() for name, p in model.named_parameters()
-                   if p.requires_grad or (p is embeddings and not own_vocabulary)}, folder / WEIGHTS)
+                   if p.requires_grad or (p is embeddings and not export.own_vocabulary)}, folder / WEIGHTS)
 
     def load_export(self, folder, rebuild):
         from safetensors.torch import load_file

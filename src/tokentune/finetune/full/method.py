@@ -18,8 +18,8 @@ class Full(Method):
     def merged(self, model):
         return model
 
-    def write_export(self, model, plain, folder, own_vocabulary):
-        plain().save_pretrained(folder)  # transformers 5 always writes safetensors
+    def write_export(self, model, folder, export):
+        export.plain().save_pretrained(folder)  # transformers 5 always writes safetensors
 
     def how_to_load(self, cfg, folder, kind):
         return pipeline_lines(folder, kind, cfg)

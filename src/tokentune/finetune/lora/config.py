@@ -14,6 +14,7 @@ LORA_BIAS = ("none", "all", "lora_only")
 # and loftq need data or a quantisation pass first, and pissa_niter_<n>'s randomised SVD would
 # rebuild another base from the same checkpoint
 LORA_INITS = ("default", "gaussian", "orthogonal", "pissa", "olora")
+BASE_CHANGING_INITS = ("pissa", "olora")
 
 
 @dataclass

@@ -52,6 +52,9 @@ def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, kind) -> peft.
         bias=cfg.bias,
         fan_in_fan_out=family.fan_in_fan_out,
         modules_to_save=extras or None,
+        use_dora=cfg.use_dora,
+        use_rslora=cfg.use_rslora,
+        init_lora_weights=cfg.peft_init(),
     )
     try:
         return get_peft_model(model, lora)
