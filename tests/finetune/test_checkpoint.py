@@ -19,7 +19,6 @@ PEFT_METHODS = {
     "prefix": {"method": "prefix", "num_virtual_tokens": 4},
     "ia3": {"method": "ia3"},
     "dora": {"method": "lora", "r": 4, "use_dora": True},
-    "lora-pissa": {"method": "lora", "r": 4, "init": "pissa"},  # rebuilt, the base changes the same way
 }
 
 

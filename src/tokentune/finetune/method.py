@@ -102,10 +102,8 @@ class Method:
 class Export:
     """What `write_export` may need beside the trained model."""
 
-    def __init__(self, plain: Callable[[], "nn.Module"], untrained: Callable[[], "nn.Module"],
-                 own_vocabulary: bool):
+    def __init__(self, plain: Callable[[], "nn.Module"], own_vocabulary: bool):
         self.plain = plain  # `merged` on a copy of the model, the task's labels in its config
-        self.untrained = untrained  # the run's model as `apply` built it, before training
         # False: the run's vocabulary is not the backbone's, so its embeddings belong in the folder
         self.own_vocabulary = own_vocabulary
 

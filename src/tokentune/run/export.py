@@ -82,8 +82,7 @@ def _write(model: torch.nn.Module, tokenizer, cfg: TrainConfig, folder: Path) ->
     from tokentune.finetune import get_method
     from tokentune.finetune.method import Export
 
-    export = Export(plain=lambda: plain_model(model, cfg), untrained=lambda: _rebuild(_manifest(model, cfg)),
-                    own_vocabulary=_own_vocabulary(cfg))
+    export = Export(plain=lambda: plain_model(model, cfg), own_vocabulary=_own_vocabulary(cfg))
     get_method(cfg.finetune.method).write_export(model, folder, export)
     tokenizer.save_pretrained(folder)
     (folder / MANIFEST).write_text(json.dumps(_manifest(model, cfg), indent=1, default=str) + "\n")

@@ -8,13 +8,13 @@ from tokentune.errors import check
 from tokentune.finetune.method import check_lr
 
 LORA_BIAS = ("none", "all", "lora_only")
-# peft's init_lora_weights that need nothing but the model: "default" is peft's True (B = 0, so the
-# adapted model starts as the base). pissa and olora move the adapter's share out of the base
-# weights (the frozen base changes: the export's adapter/ is converted to plain LoRA); eva, corda
-# and loftq need data or a quantisation pass first, and pissa_niter_<n>'s randomised SVD would
-# rebuild another base from the same checkpoint
-LORA_INITS = ("default", "gaussian", "orthogonal", "pissa", "olora")
-BASE_CHANGING_INITS = ("pissa", "olora")
+# peft's init_lora_weights that leave the base weights as they are and need nothing but the model:
+# "default" is peft's True (B = 0, so the adapted model starts as the base). Not offered: eva, corda
+# and loftq need data or a quantisation pass first; pissa and olora move the adapter's initial
+# share out of the base, and peft's conversion of such an adapter back to plain LoRA (for
+# model/adapter/ on the unchanged base) fails on a model with a trained head (peft 0.21:
+# KeyError on modules_to_save while loading the initial adapter)
+LORA_INITS = ("default", "gaussian", "orthogonal")
 
 
 @dataclass
