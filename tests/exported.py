@@ -31,7 +31,7 @@ def peft_base(folder):
 def load_standard_way(folder):
     """What README's "Use the model elsewhere" shows for the folder's method."""
     method = json.loads((folder / "tokentune.json").read_text())["method"]
-    if method in ("full", "lora"):
+    if method in ("full", "lora", "ia3"):
         return AutoModelForSequenceClassification.from_pretrained(folder).eval()
     if method == "prefix":
         from peft import PeftModel

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import MISSING
 
 from tokentune.errors import check
+from tokentune.finetune.registry import get_method
 from tokentune.model.families import get_family
 from tokentune.task import get_kind
 from tokentune.vocab.spec import TokenizerConfig
@@ -318,7 +319,7 @@ class TrainConfig:
     model: ModelConfig = MISSING
     task: TaskConfig = MISSING
     tokenizer: TokenizerConfig = MISSING
-    finetune: Any = MISSING  # one of tokentune.finetune.config.SCHEMAS
+    finetune: Any = MISSING  # a schema of tokentune.finetune.METHODS
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -331,16 +332,15 @@ class TrainConfig:
     export: bool = True  # write the best weights as a plain model folder, run/model (run/export.py)
 
     def __post_init__(self) -> None:
-        get_family(self.model.family).check_method(self.finetune.method)  # e.g. prefix on DeBERTa
+        method = get_method(self.finetune.method)
+        method.check_family(get_family(self.model.family))  # e.g. prefix on DeBERTa
         check(self.model.dtype == "float32" or self.trainer.precision in ("bf16-mixed", "bf16-true"),
               "model.dtype", f"{self.model.dtype} weights need trainer.precision=bf16-mixed (what trains "
               f"kept in float32) or bf16-true, not {self.trainer.precision}; or model.dtype=float32")
         if self.data.packing:
             refused = get_kind(self.task.kind).packing_refused
             check(refused is None, "data.packing", str(refused))
-            check(self.finetune.method != "prefix", "data.packing",
-                  "prefix tuning puts its virtual tokens in front of every row, which sequences packed "
-                  "into one row cannot share; use finetune=lora or adapter, or data.packing=false")
+            check(method.packing_refused is None, "data.packing", str(method.packing_refused))
             check(get_family(self.model.family).packed_head is not None, "data.packing",
                   f"{self.model.family} models have no packed classification head "
                   f"(tokentune/model/families.py); use data.packing=false")
@@ -349,12 +349,12 @@ class TrainConfig:
 def register_configs() -> None:
     from hydra.core.config_store import ConfigStore
 
-    from tokentune.finetune.config import SCHEMAS as FINETUNE_SCHEMAS
+    from tokentune.finetune import METHODS
 
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
-    for method, schema in FINETUNE_SCHEMAS.items():
-        cs.store(group="finetune", name=f"{method}_schema", node=schema)
+    for name, method in METHODS.items():
+        cs.store(group="finetune", name=f"{name}_schema", node=method.schema)
 
 
 def _package_dir(package: str, subdir: str = "") -> str:
@@ -431,10 +431,10 @@ def from_dict(saved: dict) -> TrainConfig:
     """A TrainConfig from its plain-dict form (as stored in checkpoints), schemas checked again."""
     from omegaconf import OmegaConf
 
-    from tokentune.finetune.config import SCHEMAS
+    from tokentune.finetune import get_method
 
     base = OmegaConf.structured(TrainConfig)
-    base.finetune = OmegaConf.structured(SCHEMAS[saved["finetune"]["method"]])
+    base.finetune = OmegaConf.structured(get_method(saved["finetune"]["method"]).schema)
     return OmegaConf.to_object(OmegaConf.merge(base, saved))
 
 

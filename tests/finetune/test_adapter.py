@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokentune.errors import ConfigError
-from tokentune.finetune.adapter import AdapterLayer, BottleneckAdapter, inject_adapters
+from tokentune.finetune.adapter.layer import AdapterLayer, BottleneckAdapter
+from tokentune.finetune.adapter.model import inject_adapters
 from tokentune.finetune.apply import apply
 from tokentune.finetune.config import AdapterConfig
 from tokentune.finetune.families import FAMILIES

@@ -17,6 +17,8 @@ PEFT_METHODS = {
     "adapter": {"method": "adapter", "bottleneck": 8},
     "lora": {"method": "lora", "r": 4},
     "prefix": {"method": "prefix", "num_virtual_tokens": 4},
+    "ia3": {"method": "ia3"},
+    "dora": {"method": "lora", "r": 4, "use_dora": True},
 }
 
 

@@ -30,6 +30,7 @@ def test_default_learning_rates_per_method():
         "adapter": 5e-4,
         "lora": 5e-4,
         "prefix": 5e-3,
+        "ia3": 1e-2,
     }
     assert all(cls().method == m for m, cls in SCHEMAS.items())
 

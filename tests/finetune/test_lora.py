@@ -11,7 +11,7 @@ from transformers.pytorch_utils import Conv1D
 
 from tokentune.errors import ConfigError
 from tokentune.finetune.apply import apply
-from tokentune.finetune.lora import merge_lora
+from tokentune.finetune import get_method
 
 from .models import SETUPS, batch
 
@@ -51,7 +51,7 @@ def test_merged_and_unmerged_give_the_same_logits(setup):
         base_only = model.get_base_model()
         with model.disable_adapter():
             without_lora = model(**b).logits
-        merged_model = merge_lora(model)
+        merged_model = get_method("lora").merged(model)
         merged = merged_model(**b).logits
     assert not isinstance(merged_model, peft.PeftModel)
     assert not torch.allclose(unmerged, without_lora, atol=1e-4)  # the perturbed LoRA does something
@@ -72,7 +72,7 @@ def test_a_merged_copy_saves_as_a_plain_transformers_folder(tmp_path, setup, aut
     with torch.no_grad():
         expected = model(**b).logits
     out = tmp_path / "merged"
-    merge_lora(copy.deepcopy(model)).save_pretrained(out)
+    get_method("lora").merged(copy.deepcopy(model)).save_pretrained(out)
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     assert isinstance(model, peft.PeftModel) and any("lora_A" in n for n, _ in model.named_parameters())
     reloaded = auto.from_pretrained(out).eval()
@@ -112,3 +112,40 @@ def test_rank_zero_is_refused_before_any_model_work():
     family, task_kind, make = SETUPS["bert-cls"]
     with pytest.raises(ConfigError, match=r"^finetune.r: LoRA rank must be a positive integer \(got 0\)"):
         apply({"method": "lora", "r": 0}, make(), family=family, task_kind=task_kind)
+
+
+@pytest.mark.parametrize("settings, trainable", [
+    ({}, 74_498),
+    ({"use_dora": True}, 79_106),  # + a magnitude per output feature: 384 x 12 modules
+    ({"use_rslora": True}, 74_498),
+    ({"init": "gaussian"}, 74_498),
+    ({"init": "orthogonal"}, 74_498),
+])
+def test_minilm_trainable_counts_are_peft_s_own(settings, trainable):
+    from tokentune.finetune.report import parameter_report
+
+    from .reference import minilm, peft_count
+
+    report = parameter_report(apply({"method": "lora", **settings}, minilm(), family="bert", task_kind="classification"))
+    init = {"default": True}.get(settings.get("init", "default"), settings.get("init"))
+    want = peft_count(peft.LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, target_modules=["query", "value"],
+                                      use_dora=settings.get("use_dora", False),
+                                      use_rslora=settings.get("use_rslora", False), init_lora_weights=init))
+    assert report["trainable"] == want == trainable
+
+
+def test_rslora_scales_by_the_root_of_the_rank():
+    family, task_kind, make = SETUPS["bert-cls"]
+    for rslora, scale in ((False, 16 / 4), (True, 16 / 2)):
+        model = apply({"method": "lora", "r": 4, "alpha": 16, "use_rslora": rslora}, make(), family=family,
+                      task_kind=task_kind)
+        layer = model.base_model.model.bert.encoder.layer[0].attention.self.query
+        assert layer.scaling["default"] == scale
+
+
+def test_an_init_not_offered_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match=r"^finetune.init: 'pissa' is not one of \('default', 'gaussian'"):
+        apply({"method": "lora", "init": "pissa"}, SETUPS["bert-cls"][2](), family="bert", task_kind="classification")
+    with pytest.raises(ConfigError, match=r"^finetune.init: orthogonal initialisation needs an even finetune.r"):
+        apply({"method": "lora", "init": "orthogonal", "r": 3}, SETUPS["bert-cls"][2](), family="bert",
+              task_kind="classification")

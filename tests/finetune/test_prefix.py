@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from tokentune.errors import ConfigError
-from tokentune.finetune._peft import get_peft_model
-from tokentune.finetune._prefix_cache import PrefixForSequenceClassification
+from tokentune.finetune.peft_model import get_peft_model
+from tokentune.finetune.prefix.cache import PrefixForSequenceClassification
 from tokentune.finetune.apply import apply
 from tokentune.finetune.checkpoint import load_trainable_state_dict, trainable_state_dict
 from tokentune.finetune.config import PrefixConfig
-from tokentune.finetune.prefix import check_prefix_fits
+from tokentune.finetune.prefix.model import check_prefix_fits
 
 from .models import PAD, SETUPS, batch
 

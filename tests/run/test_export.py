@@ -30,8 +30,11 @@ BPE = ("tokenizer=bpe8k", "tokenizer.vocab_size=400")
     ("gpt2_tiny", "prefix", "trained", BPE),
     ("bert_tiny", "adapter", "trained", ()),
     ("gpt2_tiny", "adapter", "trained", BPE),
+    ("bert_tiny", "lora", "trained", ("finetune.use_dora=true",)),
+    ("bert_tiny", "ia3", "trained", ()),
+    ("gpt2_tiny", "ia3", "trained", BPE),
 ], ids=["bert-full", "gpt2-full", "bert-lora-bpe", "gpt2-lora", "bert-prefix", "gpt2-prefix-bpe",
-        "bert-adapter", "gpt2-adapter-bpe"])
+        "bert-adapter", "gpt2-adapter-bpe", "bert-dora", "bert-ia3", "gpt2-ia3-bpe"])
 def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_path, cache_dir, trained_run,
                                                                    model, method, base, extra):
     if method == "full":
@@ -59,15 +62,15 @@ def test_exported_classifier_scores_the_dev_split_as_the_run_did(compose, tmp_pa
                  "- texts (lines, for a causal LM): train 405, validation 90", "- commit: "):
         assert line in card, line
     assert results["model_mb"] == pytest.approx(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20)
-    if method in ("full", "lora"):
+    if method in ("full", "lora", "ia3"):
         classify = pipeline("text-classification", model=str(folder))
         assert classify("a lovely film")[0]["label"] in ("0", "1")  # the task's labels, not LABEL_0
-    if method == "lora":
+    if method in ("lora", "ia3"):
         import peft
 
         adapter = folder / "adapter"
         assert {"adapter_config.json", "adapter_model.safetensors"} <= {p.name for p in adapter.iterdir()}
-        assert peft.PeftConfig.from_pretrained(adapter).peft_type == peft.PeftType.LORA
+        assert peft.PeftConfig.from_pretrained(adapter).peft_type == getattr(peft.PeftType, method.upper())
         lora = peft.PeftModel.from_pretrained(peft_base(adapter.parent), adapter).eval()
         assert dev_metrics(folder, cfg, lora) == pytest.approx(got, abs=1e-6)
     if method in ("prefix", "adapter"):  # the small formats: the trained weights, not the base

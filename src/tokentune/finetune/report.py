@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from tokentune.finetune.registry import METHODS
 from tokentune.model.families import HEAD_NAMES
 
 GROUPS = ("embeddings", "head", "method", "other")
-# Name parts that mark a parameter as added by a method: our adapters, peft LoRA, peft prefix.
-_METHOD_MARKERS = ("adapter", "prompt_encoder")
 
 
 def _base_model(model: nn.Module) -> nn.Module:
@@ -17,7 +16,8 @@ def _base_model(model: nn.Module) -> nn.Module:
 
 def _group(name: str, param: nn.Parameter, embedding: nn.Parameter | None) -> str:
     parts = name.split(".")
-    if any(p in _METHOD_MARKERS or p.startswith("lora_") for p in parts):
+    # a report is of a model alone: whichever method added a parameter claims it
+    if any(method.owns_parameter(parts) for method in METHODS.values()):
         return "method"
     if param is embedding:
         return "embeddings"

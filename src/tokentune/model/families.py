@@ -63,7 +63,7 @@ class Family:
     # batches pass the 2D mask and packed_head must be None
     block_mask: bool = True
     # True: prefix tuning (peft's virtual tokens, fed to every layer as a key/value cache).
-    # False: the attention takes no cache, and finetune=prefix is refused (check_method)
+    # False: the attention takes no cache, and finetune=prefix is refused (its check_family)
     prefix: bool = True
     # True: a sequence's positions count from pad_token_id + 1, as RoBERTa numbers them from its
     # input_ids; packed rows, which give positions explicitly, add that offset
@@ -71,6 +71,10 @@ class Family:
     # modules between the encoder and cls_head that the PEFT methods train in full with the head:
     # those a pretrained checkpoint does not hold (deberta-v3's pooler), which frozen would stay random
     head_extras: tuple[str, ...] = ()
+    # finetune=ia3: the modules whose output (or, for ia3_feedforward, input) IA3 rescales, as
+    # peft's TRANSFORMERS_MODELS_TO_IA3_*_MAPPING names them for the model type; () refuses ia3
+    ia3_targets: tuple[str, ...] = ()
+    ia3_feedforward: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.pool not in POOLS:
@@ -83,13 +87,6 @@ class Family:
         from tokentune.task import KINDS  # tokentune.task's kinds take a Family: imported when asked
 
         return tuple(name for name, kind in KINDS.items() if kind.supported_by(self))
-
-    def check_method(self, method: str) -> None:
-        """Refuse, in one line and before any model is built, a fine-tuning method the family cannot take."""
-        if method == "prefix" and not self.prefix:
-            raise ConfigError("finetune", f"prefix tuning feeds its virtual tokens to every layer as a "
-                              f"key/value cache, which {self.name} models do not take "
-                              "(tokentune/model/families.py); use finetune=lora, adapter or full")
 
 
 FAMILIES: dict[str, Family] = {
@@ -110,6 +107,8 @@ FAMILIES: dict[str, Family] = {
         pre_tokenizer="bert",
         post_processor="bert",  # [CLS] a [SEP] b [SEP]
         lora_targets=("query", "value"),
+        ia3_targets=("key", "value", "output.dense"),
+        ia3_feedforward=("output.dense",),
         fan_in_fan_out=False,
         blocks="encoder.layer",
         attention_site="attention.output.dropout",
@@ -134,6 +133,8 @@ FAMILIES: dict[str, Family] = {
         pre_tokenizer="byte_level",
         post_processor=None,
         lora_targets=("c_attn",),
+        ia3_targets=("c_attn", "mlp.c_proj"),
+        ia3_feedforward=("mlp.c_proj",),
         fan_in_fan_out=True,
         blocks="h",
         attention_site="attn.resid_dropout",
@@ -160,6 +161,8 @@ FAMILIES: dict[str, Family] = {
         # <s> a </s> b </s> (roberta-base's own pair template doubles the middle </s>)
         post_processor="bert",
         lora_targets=("query", "value"),
+        ia3_targets=("key", "value", "output.dense"),
+        ia3_feedforward=("output.dense",),
         fan_in_fan_out=False,
         blocks="encoder.layer",
         attention_site="attention.output.dropout",
@@ -186,6 +189,8 @@ FAMILIES: dict[str, Family] = {
         pre_tokenizer="byte_level",
         post_processor=None,
         lora_targets=("q_proj", "v_proj"),
+        ia3_targets=("k_proj", "v_proj", "down_proj"),
+        ia3_feedforward=("down_proj",),
         fan_in_fan_out=False,
         blocks="layers",
         # no dropout module before the residual adds: the projections that feed them
@@ -217,6 +222,8 @@ FAMILIES: dict[str, Family] = {
         pre_tokenizer="bert",
         post_processor="bert",  # [CLS] a [SEP] b [SEP]
         lora_targets=("query_proj", "value_proj"),
+        ia3_targets=("key_proj", "value_proj", "output.dense"),
+        ia3_feedforward=("output.dense",),
         fan_in_fan_out=False,
         blocks="encoder.layer",
         attention_site="attention.output.dropout",
@@ -270,6 +277,7 @@ FAMILIES["qwen2"] = replace(
     # Qwen2.5's byte-level BPE: <|endoftext|> ends a text (and pads); there is no bos token
     special_tokens={"eos_token": "<|endoftext|>", "pad_token": "<|pad|>", "unk_token": "<|unk|>"},
     fsdp_units=("transformers.models.qwen2.modeling_qwen2.Qwen2DecoderLayer",),
+    ia3_targets=("q_proj", "v_proj", "down_proj"),  # peft's choice for qwen2: q, not k as for llama
 )
 # every family's task heads: never a LoRA target, and what the parameter report counts as head
 HEAD_NAMES = frozenset(name for f in FAMILIES.values() for name in (f.cls_head, f.lm_head, *f.head_extras) if name)

@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from tokentune.config import TrainConfig, stage
+from tokentune.finetune.registry import get_method
 from tokentune.model.packed import packed_forward, padding_block_mask
 from tokentune.task import get_kind
 
@@ -26,6 +27,7 @@ class TaskModule(pl.LightningModule):
         super().__init__()
         self.cfg = cfg
         self.kind = get_kind(cfg.task.kind)
+        self.method = get_method(cfg.finetune.method)
         self.save_hyperparameters({"cfg": asdict(cfg)})
         self.model: Optional[torch.nn.Module] = None
         self.parameter_report: dict = {}
@@ -87,7 +89,7 @@ class TaskModule(pl.LightningModule):
         if "pool_index" in batch:  # a packed batch (data.packing)
             return packed_forward(self.model, batch, family=self.cfg.model.family)
         batch = self.kind.model_inputs(batch)
-        if self.cfg.finetune.method != "prefix":  # peft widens a 2D mask by the prefix's length
+        if not self.method.virtual_tokens:  # peft widens a 2D mask by its virtual tokens
             batch = {**batch, "attention_mask": padding_block_mask(self.model, batch["attention_mask"],
                                                                    family=self.cfg.model.family)}
         return self.model(**batch)
@@ -167,23 +169,15 @@ class TaskModule(pl.LightningModule):
                                            gradient_clip_val)
 
     # -- checkpoints -----------------------------------------------------------------------
-    @property
-    def peft(self) -> bool:
-        return self.cfg.finetune.method != "full"
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.peft:  # only what trained; the frozen base is rebuilt from cfg (in hyper_parameters)
-            from tokentune.finetune.checkpoint import trainable_state_dict
-
-            checkpoint["state_dict"] = {f"model.{k}": v for k, v in trainable_state_dict(self.model).items()}
+        if not self.method.whole_model_checkpoint:  # the frozen base is rebuilt from cfg (in hyper_parameters)
+            checkpoint["state_dict"] = {f"model.{k}": v for k, v in self.method.checkpoint_state(self.model).items()}
         # the RNG states a resumed fit needs are the ResumeState callback's (run/resume.py)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.peft:
-            from tokentune.finetune.checkpoint import load_trainable_state_dict
-
-            load_trainable_state_dict(self.model, {k.removeprefix("model."): v
-                                                   for k, v in checkpoint["state_dict"].items()})
+        if not self.method.whole_model_checkpoint:
+            self.method.restore_checkpoint_state(self.model, {k.removeprefix("model."): v
+                                                              for k, v in checkpoint["state_dict"].items()})
             checkpoint["state_dict"] = self.state_dict()  # Lightning's strict load now finds every key
 
 

@@ -1,5 +1,7 @@
 """`model/` in a finished run: the best weights as a folder that loads outside the run.
 
+What the folder holds is the method's (its `write_export`, tokentune.finetune.method):
+
 - full fine-tuning, with any vocabulary (the backbone's own, trimmed or built from the task): a
   transformers folder, i.e. config.json (the task's labels as `id2label`/`label2id`, its
   `problem_type`, the run's vocabulary size), safetensors weights and the run's tokenizer, so that
@@ -39,19 +41,17 @@ from tokentune.model.packed import transformers_model
 
 log = logging.getLogger(__name__)
 MANIFEST = "tokentune.json"
-BOTTLENECK_WEIGHTS = "bottleneck_adapter.safetensors"
 SPECIAL_IDS = ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id")
 
 
 def plain_model(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
     """A standalone transformers model with the run's weights and the task's labels in its
-    config (full fine-tuning or LoRA, merged in a copy); `model` itself is left as it is."""
-    if cfg.finetune.method == "lora":
-        from tokentune.finetune.lora import merge_lora
+    config (the method's weights merged, in a copy); `model` itself is left as it is."""
+    from tokentune.finetune import get_method
 
-        plain = merge_lora(copy.deepcopy(model))
-    else:
-        plain = copy.deepcopy(transformers_model(model))
+    plain = get_method(cfg.finetune.method).merged(copy.deepcopy(model))
+    if plain is None:
+        raise UserError(f"finetune={cfg.finetune.method}: its weights do not fold into the base model's")
     _label(plain.config, cfg)
     return plain
 
@@ -78,27 +78,12 @@ def _manifest(model: torch.nn.Module, cfg: TrainConfig) -> dict:
             "run_config": asdict(cfg)}
 
 
-def _bottleneck_weights(model: torch.nn.Module, cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    """What an adapter run changed: the trained weights (adapters, head), and the input
-    embeddings when the vocabulary is not the backbone's own (trimmed rows train frozen)."""
-    embeddings = model.get_input_embeddings().weight
-    return {name: p.detach().cpu().contiguous() for name, p in model.named_parameters()
-            if p.requires_grad or (p is embeddings and not _own_vocabulary(cfg))}
-
-
 def _write(model: torch.nn.Module, tokenizer, cfg: TrainConfig, folder: Path) -> None:
-    method = cfg.finetune.method
-    if method in ("full", "lora"):
-        plain_model(model, cfg).save_pretrained(folder)  # transformers 5 always writes safetensors
-    if method in ("lora", "prefix"):  # peft's format: adapter weights + config
-        # a new vocabulary's embeddings are plain weights to peft (trained in place, or trimmed
-        # and frozen): it saves them only when told
-        model.save_pretrained(folder / "adapter" if method == "lora" else folder,
-                              save_embedding_layers=not _own_vocabulary(cfg))
-    if method == "adapter":
-        from safetensors.torch import save_file
+    from tokentune.finetune import get_method
+    from tokentune.finetune.method import Export
 
-        save_file(_bottleneck_weights(model, cfg), folder / BOTTLENECK_WEIGHTS)
+    export = Export(plain=lambda: plain_model(model, cfg), own_vocabulary=_own_vocabulary(cfg))
+    get_method(cfg.finetune.method).write_export(model, folder, export)
     tokenizer.save_pretrained(folder)
     (folder / MANIFEST).write_text(json.dumps(_manifest(model, cfg), indent=1, default=str) + "\n")
 
@@ -126,9 +111,9 @@ def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: s
 
 
 def load_model(folder: str | Path) -> torch.nn.Module:
-    """The model an export holds, in eval mode, whatever the method: full and LoRA through
-    transformers' Auto class; prefix tuning and bottleneck adapters rebuilt as the run built them
-    (base model, the vocabulary's size, the method's modules) with the exported weights loaded.
+    """The model an export holds, in eval mode, whatever the method: a transformers folder (full,
+    LoRA) through the kind's Auto class; else rebuilt as the run built it (base model, the
+    vocabulary's size, the method's modules) with the method's exported weights loaded.
     Tokenize with `AutoTokenizer.from_pretrained(folder)`."""
     folder = Path(folder)
     if not (folder / MANIFEST).is_file():
@@ -136,11 +121,18 @@ def load_model(folder: str | Path) -> torch.nn.Module:
     manifest = json.loads((folder / MANIFEST).read_text())
     import transformers
 
+    from tokentune.finetune import get_method
     from tokentune.task import get_kind
 
-    if manifest["method"] in ("full", "lora"):
+    method = get_method(manifest["method"])
+    if method.transformers_folder:
         auto = getattr(transformers, get_kind(manifest["task_kind"]).auto_class)
         return auto.from_pretrained(folder).eval()
+    return method.load_export(folder, lambda: _rebuild(manifest))
+
+
+def _rebuild(manifest: dict) -> torch.nn.Module:
+    """The run's model as `apply` built it, untrained, from an export's manifest."""
     from tokentune.config import from_dict
     from tokentune.finetune.apply import apply
     from tokentune.model.backbone import load_backbone
@@ -154,23 +146,8 @@ def load_model(folder: str | Path) -> torch.nn.Module:
     for name, value in manifest["special_token_ids"].items():
         setattr(base.config, name, value)
     _label(base.config, cfg)
-    model = apply(cfg.finetune, base, family=cfg.model.family, task_kind=cfg.task.kind,
-                  max_length=cfg.data.max_length)
-    from safetensors.torch import load_file
-
-    if cfg.finetune.method == "prefix":
-        import peft
-
-        loaded = peft.set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))
-        # peft loads the prefix table into the prompt encoder on its own, after the rest
-        unexpected = [k for k in loaded.unexpected_keys if k != "prompt_embeddings"]
-    else:
-        unexpected = model.load_state_dict(load_file(folder / BOTTLENECK_WEIGHTS), strict=False).unexpected_keys
-    # missing keys are the frozen base's; an unexpected one has no place in the rebuilt model
-    if unexpected:
-        raise UserError(f"{folder}: {len(unexpected)} exported weights fit no module of the rebuilt "
-                        f"model (first: {unexpected[0]}); export it again with this tokentune version")
-    return model.eval()
+    return apply(cfg.finetune, base, family=cfg.model.family, task_kind=cfg.task.kind,
+                 max_length=cfg.data.max_length)
 
 
 def export_checkpoint(cfg) -> Path:

@@ -22,26 +22,9 @@ def _metrics(values: dict) -> str:
 
 
 def how_to_load(cfg: TrainConfig) -> list[str]:
-    folder, kind = "path/to/this/folder", get_kind(cfg.task.kind)
-    if cfg.finetune.method in ("full", "lora"):
-        return ["Trained with tokentune; loads with transformers alone:", "", "```python",
-                *kind.load_example(cfg, folder), "```"]
-    lines = ["Trained with tokentune; the folder holds the trained weights only (the base model is "
-             f"{cfg.model.pretrained or cfg.model.name}), which `tokentune.load_model` puts back on it:",
-             "", "```python", "import tokentune", f'model = tokentune.load_model("{folder}")', "```"]
-    if cfg.finetune.method == "prefix":
-        auto = kind.auto_class
-        labels = f", num_labels={cfg.task.num_labels}" if kind.configures_labels else ""
-        resize = cfg.tokenizer.kind != "pretrained"  # the run's own vocabulary: other rows than the base's
-        lines += ["", "or, in peft's own format, with peft alone:", "", "```python",
-                  "from peft import PeftModel", f"from transformers import {auto}, AutoTokenizer",
-                  f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
-                  f'base = {auto}.from_pretrained("{cfg.model.pretrained or "<base model>"}"{labels}, '
-                  "pad_token_id=tokenizer.pad_token_id)",
-                  # the run's own vocabulary has other rows than the base's: they are in the folder
-                  *(["base.resize_token_embeddings(len(tokenizer))"] if cfg.tokenizer.kind != "pretrained" else []),
-                  f'model = PeftModel.from_pretrained(base, "{folder}")', "```"]
-    return lines
+    from tokentune.finetune import get_method
+
+    return get_method(cfg.finetune.method).how_to_load(cfg, "path/to/this/folder", get_kind(cfg.task.kind))
 
 
 def model_card(cfg: TrainConfig, results: dict, rows: dict[str, int]) -> str:

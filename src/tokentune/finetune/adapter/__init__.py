@@ -1,9 +1,6 @@
-"""Bottleneck adapters, shaped like a peft tuner: config, layer (the module), model (injection).
+"""Bottleneck adapters, shaped like a peft tuner: config, layer (the module), model (injection),
+and method (the registered object).
 
-peft has no bottleneck adapter (peft #244) and AdapterHub pins an older transformers.
+peft has no bottleneck adapter (peft #244) and AdapterHub pins an older transformers. Import-light:
+the layer and the injection (torch) are imported from their modules.
 """
-from .config import AdapterConfig
-from .layer import AdapterLayer, BottleneckAdapter
-from .model import bottleneck_size, inject_adapters
-
-__all__ = ["AdapterConfig", "AdapterLayer", "BottleneckAdapter", "bottleneck_size", "inject_adapters"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from torch import nn
 
 from tokentune.errors import ConfigError, UserError
-from tokentune.finetune.config import AdapterConfig
+from tokentune.finetune.adapter.config import AdapterConfig
 from tokentune.model.families import Family
 
 from .layer import AdapterLayer, BottleneckAdapter

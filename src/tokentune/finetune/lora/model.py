@@ -1,4 +1,4 @@
-"""LoRA through peft, plus merging for inference and export."""
+"""Building peft's LoRA model for a family and task kind."""
 from __future__ import annotations
 
 import peft
@@ -6,8 +6,8 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from tokentune.errors import ConfigError
-from tokentune.finetune._peft import get_peft_model
-from tokentune.finetune.config import LoraConfig
+from tokentune.finetune.peft_model import get_peft_model
+from tokentune.finetune.lora.config import LoraConfig
 from tokentune.model.families import HEAD_NAMES, Family
 
 # The layer types peft's LoRA can wrap; anything else is rejected by peft with a less useful message.
@@ -52,19 +52,12 @@ def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, kind) -> peft.
         bias=cfg.bias,
         fan_in_fan_out=family.fan_in_fan_out,
         modules_to_save=extras or None,
+        use_dora=cfg.use_dora,
+        use_rslora=cfg.use_rslora,
+        init_lora_weights=cfg.peft_init(),
     )
     try:
         return get_peft_model(model, lora)
     except ValueError as err:  # peft's own config checks; our check above catches the common case
         raise ConfigError("finetune", f"peft rejected the LoRA settings: {err}") from err
 
-
-def merge_lora(model: nn.Module) -> nn.Module:
-    """The plain transformers model with the LoRA deltas folded into the base weights.
-
-    Destructive: the PeftModel's layers are unwrapped in place, so stop training on it first
-    (tokentune.run.export merges a copy).
-    """
-    if not isinstance(model, peft.PeftModel):
-        raise TypeError(f"merge_lora expects a PeftModel, got {type(model).__name__}")
-    return model.merge_and_unload()

@@ -21,7 +21,7 @@ import peft
 import torch
 from transformers import PreTrainedModel
 
-from tokentune.finetune._peft import get_peft_model
+from tokentune.finetune.peft_model import get_peft_model
 
 
 def _takes_cache(model: PreTrainedModel) -> bool:

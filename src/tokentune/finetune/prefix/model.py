@@ -10,8 +10,8 @@ import peft
 from torch import nn
 
 from tokentune.errors import ConfigError
-from tokentune.finetune._prefix_cache import get_prefix_model
-from tokentune.finetune.config import PrefixConfig
+from tokentune.finetune.prefix.cache import get_prefix_model
+from tokentune.finetune.prefix.config import PrefixConfig
 
 
 def max_positions(model_config) -> int:

@@ -1,0 +1,1 @@
+"""The full method: config (the schema), method (the registered object)."""

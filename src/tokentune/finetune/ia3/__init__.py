@@ -1,0 +1,1 @@
+"""The ia3 method: config (the schema), method (the registered object), model (peft)."""

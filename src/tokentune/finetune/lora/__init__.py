@@ -1,0 +1,1 @@
+"""The lora method: config (the schema), method (the registered object)."""

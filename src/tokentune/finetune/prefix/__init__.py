@@ -1,0 +1,1 @@
+"""The prefix method: config (the schema), method (the registered object)."""
