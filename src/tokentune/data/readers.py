@@ -69,11 +69,11 @@ def _rows(task: TaskConfig, split: str, path: Path) -> Iterator[tuple[int, dict]
     # Lines end at "\n" only: str.splitlines would also cut fields at U+2028, U+0085 and the like
     lines = io.StringIO(read_text(path))
     if task.format == "jsonl":
-        return _json_rows(path, lines)
+        return json_rows(path, lines)
     return _table_rows(task, split, path, lines)
 
 
-def _json_rows(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+def json_rows(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
     for n, line in enumerate(lines, 1):
         if line.strip():
             try:
@@ -159,22 +159,28 @@ def _example(task: TaskConfig, row: dict, label: Label) -> Example:
     return Example(texts[0], texts[1] if len(texts) > 1 else None, label, index)
 
 
-def _read_hub(task: TaskConfig, split: str, missing: Path) -> list[Example]:
+def hub_split(task: TaskConfig, split: str, missing: Path):
+    """(the hub's copy of `split`, where it came from) for a task whose local file `missing` is
+    not there; one line when `datasets` is not installed or the hub cannot be reached."""
     spec = task.splits[split]
-    subset, hub_split = spec.hub_subset or task.hub_subset, spec.hub_split or split
-    where = f"{task.hub_dataset}/{subset or ''} [{hub_split}]"
+    subset, name = spec.hub_subset or task.hub_subset, spec.hub_split or split
+    where = f"{task.hub_dataset}/{subset or ''} [{name}]"
     try:
         import datasets
     except ImportError:
         raise UserError(f"{missing} not found and reading {where} from the hub needs the "
                         "`datasets` package: pip install datasets — or point task.data_dir "
-                        "(GLUE_DIR) at a local copy") from None
+                        "(GLUE_DIR for GLUE) at a local copy") from None
     try:
-        ds = datasets.load_dataset(task.hub_dataset, subset, split=hub_split)
+        return datasets.load_dataset(task.hub_dataset, subset, split=name), where
     except Exception as err:  # network errors come in many types; all mean the same to a user
         raise UserError(f"{missing} not found, and {where} could not be loaded from the Hugging "
-                        f"Face hub ({type(err).__name__}). Offline? Download GLUE once and set "
-                        "GLUE_DIR (or paths.glue_dir) to it") from None
+                        f"Face hub ({type(err).__name__}). Offline? Download the data once and set "
+                        "task.data_dir (GLUE_DIR or paths.glue_dir for GLUE) to it") from None
+
+
+def _read_hub(task: TaskConfig, split: str, missing: Path) -> list[Example]:
+    ds, where = hub_split(task, split, missing)
     examples, kind = [], get_kind(task.kind)
     for n, row in enumerate(ds):
         row = dict(row)

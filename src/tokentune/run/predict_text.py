@@ -145,7 +145,7 @@ def _text(value: Any, where: str) -> str:
 
 def _read_input(source: str, fmt: Optional[str], task, width: int) -> list[Texts]:
     """input=-: standard input; input=<file>. Format: input_format, else .jsonl → jsonl, other → txt."""
-    from tokentune.data.readers import _json_rows, read_text
+    from tokentune.data.readers import json_rows, read_text
 
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError("input_format", f"'{fmt}' is not one of {FORMATS} (or null: from the suffix)")
@@ -170,7 +170,7 @@ def _read_input(source: str, fmt: Optional[str], task, width: int) -> list[Texts
     # lines end at "\n" only (as the task readers): str.splitlines would also cut at U+2028 etc.
     lines = text.split("\n")
     if fmt == "jsonl":  # parsed as the task readers parse a .jsonl split
-        examples = [_jsonl_row(row, f"{name}:{n}", task) for n, row in _json_rows(name, lines)]
+        examples = [_jsonl_row(row, f"{name}:{n}", task) for n, row in json_rows(name, lines)]
     else:  # blank lines, as editors leave at the end, are no examples
         examples = [_txt_line(line, f"{name}:{n}", task, width)
                     for n, line in enumerate(lines, 1) if line.strip()]

@@ -28,18 +28,22 @@ class QAExample:
 
 def read_qa(task, split: str) -> list[QAExample]:
     """One split: local files first (task.format squad or jsonl), the hub as the fallback."""
-    from tokentune.data.readers import read_text, split_path
+    import io
+
+    from tokentune.data.readers import hub_split, json_rows, read_text, split_path
 
     path = split_path(task, split)
-    labelled = split in ("train", "validation")
+    labelled = split == "train" or split in task.validation_splits
     if task.format != "hub" and (path.is_file() or not task.hub_dataset):
         if path.is_dir():
             raise UserError(f"{path}: a folder, not a data file; point task.splits.{split}.path at a file")
         text = read_text(path)
-        rows = squad_rows(path, text) if task.format == "squad" else jsonl_rows(path, text)
+        rows = (squad_rows(path, text) if task.format == "squad"
+                else [row for _, row in json_rows(path, io.StringIO(text))])
         where = str(path)
     else:
-        rows, where = hub_rows(task, split, path)
+        ds, where = hub_split(task, split, path)
+        rows = list(ds)
     examples = [example(row, where, labelled=labelled, version_2=task.version_2) for row in rows]
     if not examples:
         raise UserError(f"{where}: no questions")
@@ -75,38 +79,6 @@ def squad_rows(path: Path, text: str) -> list[dict]:
                                     f"{type(qa).__name__}, not a question")
                 rows.append({**qa, "context": paragraph.get("context")})
     return rows
-
-
-def jsonl_rows(path: Path, text: str) -> list[dict]:
-    """One question an object a line: id, question, context, answers ({text, answer_start} each,
-    or the hub's {text: [...], answer_start: [...]}), is_impossible optional."""
-    rows = []
-    for n, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}:{n}: malformed JSON ({err.msg})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path}:{n}: each line must be a JSON object (id, question, context, answers)")
-        rows.append(row)
-    return rows
-
-
-def hub_rows(task, split: str, missing: Path) -> tuple[list[dict], str]:
-    where = f"{task.hub_dataset} [{split}]"
-    try:
-        import datasets
-    except ImportError:
-        raise UserError(f"{missing} not found and reading {where} from the hub needs the `datasets` "
-                        "package: pip install datasets — or point task.data_dir at a local copy") from None
-    try:
-        ds = datasets.load_dataset(task.hub_dataset, task.hub_subset, split=split)
-    except Exception as err:  # network errors come in many types; all mean the same to a user
-        raise UserError(f"{missing} not found, and {where} could not be loaded from the Hugging Face "
-                        f"hub ({type(err).__name__}). Offline? Set task.data_dir to a local copy") from None
-    return list(ds), where
 
 
 def _answers(raw: Any, where: str) -> list[tuple[Any, Any]]:

@@ -257,17 +257,9 @@ def _jsonl_labelled(path: Path, task) -> bool:
 def _read_hub(task, split: str, missing: Path):
     from tokentune.task.token_classification.conll import TaggedSentence
 
-    where = f"{task.hub_dataset}/{task.hub_subset or ''} [{split}]"
-    try:
-        import datasets
-    except ImportError:
-        raise UserError(f"{missing} not found and reading {where} from the hub needs the `datasets` "
-                        "package: pip install datasets — or point task.data_dir at a local copy") from None
-    try:
-        ds = datasets.load_dataset(task.hub_dataset, task.hub_subset, split=split)
-    except Exception as err:  # network errors come in many types; all mean the same to a user
-        raise UserError(f"{missing} not found, and {where} could not be loaded from the Hugging Face "
-                        f"hub ({type(err).__name__}). Offline? Set task.data_dir to a local copy") from None
+    from tokentune.data.readers import hub_split
+
+    ds, where = hub_split(task, split, missing)
     tags_key, tokens_key = task.label_column, task.text_columns[0]
     feature = ds.features.get(tags_key)
     names = getattr(getattr(feature, "feature", None), "names", None)  # a Sequence(ClassLabel)
