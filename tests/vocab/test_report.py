@@ -81,3 +81,20 @@ def test_sst2_bpe_shortens_dev_sequences(build, minilm, tmp_path):
     assert base["texts"] == 872 and base["mean_length"] == pytest.approx(25.16, abs=0.01)
     assert new["mean_length"] < base["mean_length"] and new["words_kept_whole"] > base["words_kept_whole"]
     assert 0.4 < r["overlap"]["share"] < 0.7
+
+
+def test_a_trimmed_run_warns_when_a_split_outside_its_corpus_loses_tokens_to_unknown(compose, tmp_path, caplog):
+    """The demo trimmed on its train split: 11.7 % of the validation tokens become unknown (one
+    warning naming the key); trimmed on both, none do (no warning)."""
+    from tokentune.config import validate
+    from tokentune.run.fit import vocabulary_only
+
+    vocabulary_only(compose("task=demo", "model=bert_tiny", "tokenizer=trim"))
+    (line,) = [r.getMessage() for r in caplog.records if "became unknown" in r.getMessage()]
+    assert line.startswith("11.7% of the validation split's tokens became unknown with this vocabulary "
+                           "(its corpus is the train split); add tokenizer.corpus.splits=[validation]")
+    caplog.clear()
+    cfg = compose("task=demo", "model=bert_tiny", "tokenizer=trim", "tokenizer.corpus.splits=[validation]")
+    assert validate(cfg).tokenizer.corpus.splits == ["validation"]
+    vocabulary_only(cfg)
+    assert not [r for r in caplog.records if "became unknown" in r.getMessage()]

@@ -33,12 +33,14 @@ def check_limits(cfg: TrainConfig):
 
 def report_vocabulary(dm, backbone_config, run_dir: Path) -> dict:
     """The vocabulary report (vocab_report.json/.md in the run dir), also logged."""
-    from tokentune.vocab.report import format_report, vocab_report, write_report
+    from tokentune.vocab.report import format_report, unknown_warnings, vocab_report, write_report
 
     dim = getattr(backbone_config, "hidden_size", None) or backbone_config.n_embd
     report = vocab_report(dm.tokenizer, dm.base_tokenizer, dm.texts, dim)
     write_report(report, run_dir)
     log.info("vocabulary:\n%s", format_report(report))
+    for line in unknown_warnings(report, list(dm.cfg.tokenizer.corpus.splits)):
+        log.warning(line)
     return report
 
 
