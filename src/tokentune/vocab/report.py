@@ -186,7 +186,7 @@ def format_report(report: dict) -> str:
 
 # A vocabulary built or trimmed on the train split loses the other splits' rarer tokens to unknown:
 # above this share of a split's base tokens, a run says so (the accuracy it costs is real: the
-# demo's validation lost 11.7 % and 5.6 points under tokenizer=trim)
+# demo's validation split loses 11.7 % under tokenizer=trim: tests/vocab/test_report.py)
 LOST_TO_UNKNOWN = 0.01
 
 
