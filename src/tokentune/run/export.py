@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from tokentune.atomic import current_umask
+from tokentune.atomic import current_umask, fsync_tree, os_error, write_error
 from tokentune.config import TrainConfig
 from tokentune.errors import UserError
 from tokentune.model.packed import transformers_model
@@ -106,11 +106,15 @@ def _write(model: torch.nn.Module, tokenizer, cfg: TrainConfig, folder: Path) ->
 def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: str | Path) -> Path:
     """Write `out_dir` (see the module docstring), replacing any earlier export whole."""
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    except OSError as err:
+        raise write_error(out, err) from err
     try:
         _write(model, tokenizer, cfg, tmp)
         tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes the folder private
+        fsync_tree(tmp)  # every file on the disk before the folder's name points at them
         if out.exists():  # a resumed or repeated run: the new folder replaces the old whole
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -119,8 +123,11 @@ def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: s
             shutil.rmtree(old)
         else:
             tmp.rename(out)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        refused = os_error(err)  # a full disk, a folder made read-only meanwhile
+        if refused is not None:
+            raise write_error(out, refused) from err
         raise
     return out
 

@@ -9,6 +9,7 @@ from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from tokentune.atomic import write_atomic, write_error
 from tokentune.config import TrainConfig, validate
 from tokentune.errors import UserError
 
@@ -56,7 +57,10 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             # a resumed run continues its own directory: best-checkpoint tracking, logs, results
             run_dir = ckpt.parent.parent
             cfg.paths.output_dir = str(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(run_dir, err) from err
 
     import pytorch_lightning as pl
 
@@ -76,7 +80,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     # Under DDP every rank runs this function in the same run_dir; global rank 0 alone writes files
     writer = trainer.is_global_zero
     if writer:
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(dcfg, resolve=True))
+        write_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(dcfg, resolve=True))
     dm = TaskDataModule(cfg)
     dm.prepare_data()  # every row checked before a model is loaded
     vocab = report_vocabulary(dm, backbone_config, run_dir) if writer else {}
