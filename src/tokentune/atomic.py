@@ -14,10 +14,12 @@ Only the standard library here: the config and the CLI import this module at sta
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Callable, Optional, Union
+from typing import IO, Any, Callable, Optional, Union
 
 from tokentune.errors import UserError
 
@@ -108,3 +110,37 @@ def write_atomic(path: Path, content: Union[str, Callable[[IO[bytes]], None]]) -
             Path(tmp).unlink(missing_ok=True)
     fsync_dir(path.parent)
 
+
+def _finite(obj: Any, where: tuple, reasons: dict[str, str], default: Optional[Callable]) -> Any:
+    """`obj` with every non-finite float replaced by None, its place noted in `reasons`."""
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        reasons["/".join(where)] = "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v, where + (str(k),), reasons, default) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v, where + (str(i),), reasons, default) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (str, int, bool)) or default is None:
+        return obj
+    return _finite(default(obj), where, reasons, None)  # e.g. a tensor or numpy number as float
+
+
+def json_text(obj: Any, *, indent: Optional[int] = None, sort_keys: bool = False,
+              default: Optional[Callable] = None, ensure_ascii: bool = True) -> str:
+    """Strict JSON (no NaN or Infinity, which most JSON readers refuse): a non-finite number is
+    written as null, with the reason beside it in a top-level "non_finite" object keyed by its
+    path, e.g. {"validation": {"val/loss": null}, "non_finite": {"validation/val/loss": "nan"}}."""
+    reasons: dict[str, str] = {}
+    clean = _finite(obj, (), reasons, default)
+    if reasons and isinstance(clean, dict):
+        clean = {**clean, "non_finite": {**(clean.get("non_finite") or {}), **reasons}}
+    return json.dumps(clean, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii,
+                      allow_nan=False)
+
+
+def write_json(path: Path, obj: Any, *, indent: Optional[int] = 2, sort_keys: bool = True,
+               default: Optional[Callable] = None) -> None:
+    """`obj` as strict JSON (`json_text`), written atomically."""
+    write_atomic(path, json_text(obj, indent=indent, sort_keys=sort_keys, default=default) + "\n")

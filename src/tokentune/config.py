@@ -7,6 +7,7 @@ Only dataclasses and stdlib here: this module is on the ``--cfg job`` start-up p
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -160,8 +161,16 @@ class OptimizerConfig:
     scheduler: str = "linear"  # linear | cosine | constant
 
     def __post_init__(self) -> None:
-        check(self.lr > 0, "optimizer.lr", f"must be > 0, got {self.lr}")
+        check(self.lr > 0, "optimizer.lr", f"must be > 0, got {self.lr}")  # nan too
+        # an infinite rate trains nothing but nan: refused here, not a few steps into the fit
+        check(math.isfinite(self.lr), "optimizer.lr", f"must be a finite number, got {self.lr}")
         check(self.weight_decay >= 0, "optimizer.weight_decay", "must be ≥ 0")
+        check(math.isfinite(self.weight_decay), "optimizer.weight_decay",
+              f"must be a finite number, got {self.weight_decay}")
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optimizer.betas",
+              f"must be two numbers in [0, 1), got {list(self.betas)}")
+        check(math.isfinite(self.eps) and self.eps > 0, "optimizer.eps",
+              f"must be a finite number > 0, got {self.eps}")
         check(0 <= self.warmup_ratio < 1, "optimizer.warmup_ratio", "must be in [0, 1)")
         check(self.scheduler in ("linear", "cosine", "constant"), "optimizer.scheduler",
               f"'{self.scheduler}' is not linear, cosine or constant")

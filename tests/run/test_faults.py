@@ -273,3 +273,92 @@ def test_every_strategy_saves_checkpoints_through_the_atomic_writer(compose, tmp
 
     assert "super().save_checkpoint(checkpoint=checkpoint, filepath=path)" in inspect.getsource(FSDPStrategy.save_checkpoint)
     assert "self.checkpoint_io.save_checkpoint(" in inspect.getsource(Strategy.save_checkpoint)
+
+
+# -- 4. numbers that are not numbers --------------------------------------------------------------
+class Losses(pl.Callback):
+    """Each step's training loss (read back: tests may wait), and the step a fit stopped at."""
+
+    def __init__(self):
+        self.losses: list[float] = []
+        self.stopped_at = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, *args):
+        self.losses.append(outputs["loss"].item())
+
+    def on_exception(self, trainer, pl_module, exception):
+        self.stopped_at = trainer.global_step
+
+
+def test_a_non_finite_loss_stops_the_fit_within_log_every_n_steps(compose):
+    """FiniteLoss (run/guards.py), read every trainer.log_every_n_steps steps (breakage: the
+    callback left out of build_callbacks: 40 steps of nan, results written). That it adds no
+    read-back at the other steps: tests/run/test_speed.py::test_training_reads_values_back_only_at_log_and_redraw_steps
+    (breakage: check() at every step: that test failed)."""
+    seen = Losses()
+    with pytest.raises(UserError) as err:
+        fit(compose("model=bert_tiny", "optimizer.lr=1e30", "optimizer.warmup_ratio=0", "trainer.max_steps=40",
+                    "data.batch_size=8", "trainer.log_every_n_steps=5"), extra_callbacks=[seen])
+    bad = next(i for i, loss in enumerate(seen.losses) if not math.isfinite(loss))
+    assert all(math.isfinite(loss) for loss in seen.losses[:bad])
+    kind = "nan" if math.isnan(seen.losses[bad]) else ("inf" if seen.losses[bad] > 0 else "-inf")
+    assert str(err.value) == (f"training loss is not finite ({kind}) at step {bad}; lower optimizer.lr "
+                              "(1e+30?) or look for extreme values in the training data")
+    # stopped at the first read-back after it: the next multiple of log_every_n_steps
+    assert bad < seen.stopped_at <= bad + 5 and seen.stopped_at % 5 == 0
+
+
+class PoisonAt(pl.Callback):
+    """Sets the embeddings to nan just before the batch that would make `step` optimizer steps."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, *args):
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                next(pl_module.parameters()).fill_(float("nan"))
+
+
+def test_a_non_finite_model_never_replaces_the_last_checkpoint(compose, tmp_path):
+    """FiniteLoss.on_save_checkpoint: the step-8 checkpoint, after a nan at step 6, is refused
+    before it is written (breakage: on_save_checkpoint removed: last.ckpt became the nan model)."""
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    arm = ArmAt(None, 5, last)  # keeps the step-4 bytes
+    with pytest.raises(UserError, match=r"^training loss is not finite \(nan\) at step 6; "):
+        fit(compose("model=bert_tiny", "trainer.max_steps=20", "data.batch_size=8", "callbacks.every_n_train_steps=4",
+                    "trainer.log_every_n_steps=50"), extra_callbacks=[PoisonAt(6), arm])
+    assert last.read_bytes() == arm.kept and torch.load(last, weights_only=True)["global_step"] == 4
+
+
+def test_an_infinite_learning_rate_is_refused_at_composition(compose):
+    """config.py OptimizerConfig: finite and > 0 (breakage: the isfinite check removed: lr=inf
+    composed, and trained nan)."""
+    for value, message in (("inf", "must be a finite number, got inf"), ("-inf", "must be > 0, got -inf"),
+                           ("nan", "must be > 0, got nan")):
+        with pytest.raises(ConfigError) as err:
+            validate(compose(f"optimizer.lr={value}"))
+        assert str(err.value) == f"optimizer.lr: {message}"
+    out = run_cli(str(ROOT / "train.py"), "optimizer.lr=inf", "model=bert_tiny")
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: optimizer.lr: must be a finite number, got inf"], out.stderr[-2000:]
+
+
+def test_the_json_tokentune_writes_is_strict(tmp_path):
+    """tokentune.atomic.json_text, under results.json, metrics.json, the vocabulary report,
+    tokentune.json and predictions.jsonl: null for nan/inf, the reason beside it (breakage:
+    json.dumps with its default allow_nan: NaN in the file, which the strict parse refused)."""
+    from tokentune.run.results import write_json_atomic
+
+    path = tmp_path / "results.json"
+    write_json_atomic({"validation": {"val/loss": float("nan"), "val/accuracy": 0.5},
+                       "test": {"test/loss": torch.tensor(float("inf"))}, "steps": 3}, path)
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    saved = json.loads(path.read_text(), parse_constant=refuse)
+    assert saved == {"validation": {"val/loss": None, "val/accuracy": 0.5}, "test": {"test/loss": None},
+                     "steps": 3, "non_finite": {"validation/val/loss": "nan", "test/test/loss": "inf"}}
+    json.dumps(saved, allow_nan=False)
+    assert atomic.json_text([float("-inf")]) == "[null]"

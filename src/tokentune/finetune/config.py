@@ -6,6 +6,7 @@ into objects (`OmegaConf.to_object`) or when `parse_config` builds one from a pl
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Optional, Union
 
@@ -17,7 +18,7 @@ LORA_BIAS = ("none", "all", "lora_only")
 
 
 def _check_lr(lr: float) -> None:
-    check(lr > 0, "finetune.lr", f"must be a positive learning rate (got {lr})")
+    check(math.isfinite(lr) and lr > 0, "finetune.lr", f"must be a finite, positive learning rate (got {lr})")
 
 
 @dataclass

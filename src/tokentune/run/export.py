@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from tokentune.atomic import current_umask, fsync_tree, os_error, write_error
+from tokentune.atomic import current_umask, fsync_tree, json_text, os_error, write_error
 from tokentune.config import TrainConfig
 from tokentune.errors import UserError
 from tokentune.model.packed import transformers_model
@@ -100,7 +100,7 @@ def _write(model: torch.nn.Module, tokenizer, cfg: TrainConfig, folder: Path) ->
 
         save_file(_bottleneck_weights(model, cfg), folder / BOTTLENECK_WEIGHTS)
     tokenizer.save_pretrained(folder)
-    (folder / MANIFEST).write_text(json.dumps(_manifest(model, cfg), indent=1, default=str) + "\n")
+    (folder / MANIFEST).write_text(json_text(_manifest(model, cfg), indent=1, default=str) + "\n")
 
 
 def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: str | Path) -> Path:

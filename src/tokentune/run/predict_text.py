@@ -59,9 +59,9 @@ def predict_text(cfg: DictConfig) -> Path:
     else:
         rows = _classify(cfg, train_cfg, dm, module, trainer, examples)
 
-    from tokentune.atomic import write_atomic
+    from tokentune.atomic import json_text, write_atomic
 
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    text = "".join(json_text(row, ensure_ascii=False) + "\n" for row in rows)  # strict JSON: nan is null
     out = Path(cfg.paths.output_dir) / "predictions.jsonl"
     write_atomic(out, text)
     sys.stdout.write(text)

@@ -13,6 +13,7 @@ from tokentune.errors import UserError
 from tokentune.model.metrics import higher_is_better
 from tokentune.run.checkpoint_io import AtomicCheckpointIO
 from tokentune.run.distributed import build_strategy
+from tokentune.run.guards import FiniteLoss
 from tokentune.run.progress import RichLossBar, TQDMLossBar
 from tokentune.run.resume import CSVLogger, ResumeState
 
@@ -39,8 +40,9 @@ def build_logger(cfg: TrainConfig, run_dir: Path):
 def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
     c, monitor = cfg.callbacks, f"val/{cfg.task.monitor}"
     mode = "max" if higher_is_better(cfg.task.monitor) else "min"
-    # the RNG states and logged rows a checkpoint needs for a bit-identical resume (run/resume.py)
-    out: list[pl.Callback] = [ResumeState()]
+    # the RNG states and logged rows a checkpoint needs for a bit-identical resume (run/resume.py);
+    # a training loss gone to nan or inf stops the fit (run/guards.py)
+    out: list[pl.Callback] = [ResumeState(), FiniteLoss(cfg)]
     if c.checkpoint:
         # checkpoints are written beside their final name and renamed (AtomicCheckpointIO)
         # last.ckpt: the state after every validation, or every n training steps. Not the best

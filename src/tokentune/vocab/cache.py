@@ -27,7 +27,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from tokentune.atomic import fsync_tree, os_error, write_error
+from tokentune.atomic import fsync_tree, json_text, os_error, write_error
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def write(folder: Path, tokenizer, meta: dict[str, Any]) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
         tokenizer.save_pretrained(tmp)
         meta = {**meta, "sha256": sha256_file(tmp / TOKENIZER_FILE)}
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        (tmp / META_FILE).write_text(json_text(meta, indent=2, sort_keys=True), encoding="utf-8")
         fsync_tree(tmp)
         if folder.exists():  # a corrupt one: move it aside so the rename below cannot fail
             trash = folder.with_name(f".{folder.name}.corrupt-{os.getpid()}")
