@@ -275,6 +275,125 @@ def test_every_strategy_saves_checkpoints_through_the_atomic_writer(compose, tmp
     assert "self.checkpoint_io.save_checkpoint(" in inspect.getsource(Strategy.save_checkpoint)
 
 
+# -- 3. signals ----------------------------------------------------------------------------------
+# 2 epochs of 51 batches, last.ckpt every 10 steps: the signal is sent once the step-10 checkpoint
+# is there, so it lands between steps 10 and 102 (dropout on: a resume must restore the RNGs)
+SIGNALLED = ("model=bert_tiny", "trainer.max_epochs=2", "optimizer.lr=2e-3", "data.batch_size=8",
+             "callbacks.every_n_train_steps=10", "trainer.log_every_n_steps=5")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, cache_dir):
+    run_dir = tmp_path_factory.mktemp("whole")
+    record = Record()
+    results = fit(compose_train(run_overrides(cache_dir, run_dir) + list(SIGNALLED)), extra_callbacks=[record])
+    return results, record, metrics_rows(run_dir)
+
+
+def signalled_run(tmp_path: Path, cache_dir: Path, signum: int, extra: tuple[str, ...],
+                  group: bool) -> tuple[subprocess.CompletedProcess, Path]:
+    """`python train.py` as a user runs it, sent `signum` once it has written last.ckpt: to the
+    process alone (kill, a scheduler), or to its whole process group (Ctrl-C in a terminal, scancel),
+    DataLoader workers and DDP ranks included."""
+    run_dir = tmp_path / "run"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    with open(tmp_path / "stdout", "w") as out, open(tmp_path / "stderr", "w") as err:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *run_overrides(cache_dir, run_dir),
+                                 *SIGNALLED, *extra], cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                                stdout=out, stderr=err, text=True, start_new_session=True)
+        try:
+            while proc.poll() is None and not last.exists():
+                time.sleep(0.02)
+            assert proc.poll() is None, "the run ended before it was signalled"
+            if group:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, (tmp_path / "stdout").read_text(),
+                                       (tmp_path / "stderr").read_text())
+    return done, last
+
+
+DDP = ("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
+       "data.num_workers=0")
+
+
+@pytest.mark.parametrize("signum, status, extra, group", [
+    (signal.SIGTERM, 143, (), False),
+    (signal.SIGINT, 130, ("data.num_workers=2",), True),  # Ctrl-C: the loader workers get it too
+    (signal.SIGTERM, 143, ("data.num_workers=2",), True),  # scancel: the same
+    (signal.SIGTERM, 143, DDP, False),  # to rank 0 alone: the ranks agree on the step
+], ids=["SIGTERM", "SIGINT_to_the_group_with_loader_workers", "SIGTERM_to_the_group_with_loader_workers",
+        "SIGTERM_to_DDP_rank_0"])
+def test_a_signal_saves_the_step_and_the_resumed_fit_matches_an_uninterrupted_one(
+        uninterrupted, compose, tmp_path, cache_dir, signum, status, extra, group):
+    """run/guards.py Interruption: last.ckpt at the next optimizer step, one line, 128 + signal
+    (breakage: the callback left out of fit: SIGTERM ended with Lightning's SystemExit, status 0,
+    no line, last.ckpt at step 10; SIGINT with Lightning's KeyboardInterrupt handling, status 1;
+    the loader workers' _worker_start left out: a worker killed by the group's SIGTERM crashed the
+    run ("DataLoader worker ... is killed by signal: Terminated"), nothing saved; under
+    DDP without the all-reduce of _agreed: rank 0 saved alone, in a collective, and hung)."""
+    done, last = signalled_run(tmp_path, cache_dir, signum, extra, group)
+    assert done.returncode == status, done.stderr[-3000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    step = int(re.fullmatch(rf"interrupted at step (\d+); resume with ckpt_path={re.escape(str(last))}",
+                            lines[0]).group(1))
+    assert 10 < step < 102
+    assert torch.load(last, weights_only=True)["global_step"] == step
+    assert not temporaries(last.parent)
+    if extra:
+        return
+    whole, whole_record, whole_rows = uninterrupted
+    record = Record()
+    resumed = fit(compose(*SIGNALLED, f"ckpt_path={last}", run_dir=tmp_path / "elsewhere"), extra_callbacks=[record])
+    assert record.batches == 102 - step and resumed["steps"] == whole["steps"] == 102
+    different = [k for k, v in record.weights.items() if not torch.equal(v, whole_record.weights[k])]
+    assert record.weights.keys() == whole_record.weights.keys() and not different, different[:3]
+    assert metrics_rows(tmp_path / "run") == whole_rows
+    assert resumed["validation"] == whole["validation"]
+
+
+class SendAt(pl.Callback):
+    def __init__(self, step: int, signum: int):
+        self.step, self.signum = step, signum
+        self.handlers: dict = {}
+
+    def on_train_batch_start(self, trainer, *args):
+        if trainer.global_step == self.step:
+            self.handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
+            os.kill(os.getpid(), self.signum)
+
+
+def test_slurm_requeue_signal_still_saves_and_requeues(compose, tmp_path, monkeypatch):
+    """Under SLURM, Lightning's SIGUSR1 handler (auto_requeue) stays: it saves an hpc checkpoint,
+    through the atomic writer, and calls scontrol requeue; the fit goes on; SIGTERM is ours
+    (breakage: _take_over replacing the SIGUSR1 handler too: the requeue call was missing)."""
+    from pytorch_lightning.trainer.connectors import signal_connector
+
+    for key in list(os.environ):
+        if key.startswith("SLURM_"):
+            monkeypatch.delenv(key)
+    for key, value in dict(SLURM_NTASKS=1, SLURM_NTASKS_PER_NODE=1, SLURM_NNODES=1, SLURM_PROCID=0,
+                           SLURM_LOCALID=0, SLURM_NODEID=0, SLURM_JOB_NAME="train", SLURM_JOB_ID=7,
+                           SLURM_NODELIST="node1").items():
+        monkeypatch.setenv(key, str(value))
+    requeued = []
+    monkeypatch.setattr(signal_connector, "call", lambda cmd, **kw: requeued.append(cmd) or 0)
+    send = SendAt(3, signal.SIGUSR1)
+    results = fit(compose("model=bert_tiny", "trainer.max_steps=6", "data.batch_size=8"), extra_callbacks=[send])
+    assert requeued == [["scontrol", "requeue", "7"]]
+    assert results["steps"] == 6  # the requeue signal does not stop the fit
+    assert torch.load(tmp_path / "hpc_ckpt_1.ckpt", weights_only=True)["global_step"] == 3
+    assert not temporaries(tmp_path)
+    assert getattr(send.handlers[signal.SIGTERM], "__name__", None) == "_received"
+    assert isinstance(send.handlers[signal.SIGUSR1], signal_connector._HandlersCompose)
+
+
 # -- 4. numbers that are not numbers --------------------------------------------------------------
 class Losses(pl.Callback):
     """Each step's training loss (read back: tests may wait), and the step a fit stopped at."""

@@ -67,6 +67,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
     from tokentune.run.export import directory_size_mb, export_model
+    from tokentune.run.guards import Interruption
     from tokentune.run.model_card import write_model_card
     from tokentune.run.results import metrics_to_floats, summary, write_json_atomic
     from tokentune.run.tracking import log_reports, tracking
@@ -76,7 +77,8 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     # The DataModule's state_dict resumes the batch order mid-epoch; Lightning cannot see that
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    trainer = build_trainer(cfg, run_dir, extra_callbacks)
+    interruption = Interruption(run_dir)  # SIGTERM / SIGINT: last.ckpt at the next step (run/guards.py)
+    trainer = build_trainer(cfg, run_dir, [interruption, *extra_callbacks])
     # Under DDP every rank runs this function in the same run_dir; global rank 0 alone writes files
     writer = trainer.is_global_zero
     if writer:
@@ -85,14 +87,16 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     dm.prepare_data()  # every row checked before a model is loaded
     vocab = report_vocabulary(dm, backbone_config, run_dir) if writer else {}
     module = TaskModule(cfg)
-    with tracking(trainer.loggers):
+    with tracking(trainer.loggers), interruption.handling(trainer):
         # weights_only: checkpoints are data (see tokentune.run.checkpoint_file), also those we wrote
         trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
+        interruption.after_fit(trainer)  # a signal in the fit's last validation
 
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
         best = ckpt or None
         validation = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False,
                                       weights_only=True)[0]
+        interruption.after_scoring(trainer)
         test, predictions = {}, None
         if cfg.test and dm.has_labels("test"):
             test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False,
@@ -105,12 +109,14 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
                 predictions = str(write_predictions(trainer, module, dm, "test", best, run_dir)[0])
             else:
                 log.info("test predictions: run tokentune-predict ckpt_path=<best.ckpt> (one process)")
+        interruption.after_scoring(trainer)
         exported = None
         if cfg.export and cfg.trainer.strategy == "fsdp":
             # each rank holds a shard of the weights; best.ckpt is gathered into one file
             log.info("export: not written under FSDP; the gathered checkpoint holds the run")
         elif writer and best and cfg.export:  # the module holds the best weights since validate()
             exported = export_model(module.model, dm.tokenizer, cfg, run_dir / "model")
+        interruption.after_scoring(trainer)
         results = {
             "run_dir": str(run_dir),
             "task": cfg.task.name, "model": cfg.model.name, "finetune": cfg.finetune.method,
