@@ -255,6 +255,14 @@ class CallbacksConfig:
 
 
 @dataclass
+class ResumeConfig:
+    # A resume (ckpt_path=<run>/checkpoints/last.ckpt) with other optimisation settings than the
+    # checkpoint's (batch size, learning rate, epochs, ...) is refused unless this is true; the
+    # changes are then logged and listed in results.json (run/resume_check.py)
+    allow_changes: bool = False
+
+
+@dataclass
 class PathsConfig:
     root_dir: str = "."
     data_dir: str = MISSING  # local data sets (tinyshakespeare/, glue/ ...)
@@ -277,6 +285,7 @@ class TrainConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
     seed: int = 42
     ckpt_path: Optional[str] = None  # resume from this checkpoint
     test: bool = True  # score the test split after fitting, where it has labels

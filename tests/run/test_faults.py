@@ -128,6 +128,104 @@ def export_cfg(ckpt: Path, out: Path, cache_dir: Path, tmp_path: Path, overwrite
                              "paths": {"cache_dir": str(cache_dir), "output_dir": str(tmp_path / "x")}})
 
 
+# -- 1. nothing is replaced that tokentune did not write for this run ---------------------------
+def test_export_refuses_a_folder_it_did_not_write(short_run, cache_dir, tmp_path):
+    """run/export.py check_target: a folder that is not empty and holds no tokentune.json is
+    never replaced, with or without overwrite=true (breakage: check_target returning at once,
+    here and in export_model: the user's folder was deleted)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's work")
+    before = snapshot(tmp_path)
+    ckpt = short_run / "checkpoints" / "best.ckpt"
+    out = run_cli("-m", "tokentune.cli_export", f"ckpt_path={ckpt}", f"out={mine}",
+                  f"paths.cache_dir={cache_dir}", f"hydra.run.dir={tmp_path / 'export_run'}")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.strip().splitlines() == [
+        f"error: out={mine} is not empty; choose another folder or pass overwrite=true (which "
+        f"replaces only an earlier export, a folder with tokentune.json)"]
+    with pytest.raises(UserError, match=re.escape(f"out={mine} is not empty and is not a tokentune "
+                                                  f"export (it has no tokentune.json); choose another folder")):
+        export_checkpoint(export_cfg(ckpt, mine, cache_dir, tmp_path, overwrite=True))
+    assert snapshot(tmp_path, skip=("export_run",)) == before and not temporaries(tmp_path)
+
+
+def test_an_earlier_export_is_replaced_only_with_overwrite(short_run, cache_dir, tmp_path):
+    """overwrite=false refuses an earlier export too; overwrite=true replaces it whole (breakage:
+    overwrite ignored: the earlier export was replaced without it)."""
+    earlier = shutil.copytree(short_run / "model", tmp_path / "earlier")
+    (earlier / "stale.txt").write_text("from the earlier export")
+    before = snapshot(earlier)
+    ckpt = short_run / "checkpoints" / "last.ckpt"
+    with pytest.raises(UserError, match=re.escape(f"out={earlier} is not empty; choose another folder "
+                                                  "or pass overwrite=true (it holds an earlier export")):
+        export_checkpoint(export_cfg(ckpt, earlier, cache_dir, tmp_path))
+    assert snapshot(earlier) == before
+    export_checkpoint(export_cfg(ckpt, earlier, cache_dir, tmp_path, overwrite=True))
+    assert (earlier / "tokentune.json").is_file() and not (earlier / "stale.txt").exists()
+    assert not temporaries(tmp_path)
+
+
+def test_a_fit_refuses_a_model_folder_it_did_not_write_before_writing_anything(compose, tmp_path):
+    """run/fit.py check_model_dir, before the run dir is touched (breakage: the check removed:
+    the fit trained, then its export replaced the user's folder)."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "notes.txt").write_text("not a model")
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError) as err:
+        fit(compose(*SHORT))
+    assert str(err.value) == (f"{tmp_path / 'model'} is not empty and is not a tokentune export (it has "
+                              "no tokentune.json); the run would replace it with its model: move it "
+                              "away, or pass export=false")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("overrides, named", [
+    (("model=gpt2_tiny",), "model.family ('bert' → 'gpt2'), model.name ('bert_tiny' → 'gpt2_tiny')"),
+    (("finetune=lora",), "finetune.method ('full' → 'lora')"),
+    (("tokenizer=bpe8k",), "tokenizer.kind ('pretrained' → 'bpe'), tokenizer.name ('pretrained' → 'bpe8k')"),
+    (("task=shakespeare", "task.data_dir=/nowhere"), "task.format ('tsv' → 'text'), task.kind ("),
+    (("model.config.num_hidden_layers=1",), "model.config.num_hidden_layers (2 → 1)"),
+], ids=["model", "method", "vocabulary", "task", "model_config"])
+def test_a_resume_of_another_run_is_refused_before_anything_is_written(short_run, compose, tmp_path,
+                                                                       overrides, named):
+    """run/resume_check.py, called by fit() before it writes config.yaml or the vocabulary report
+    (breakage: the call removed: Lightning failed later, after config.yaml was rewritten)."""
+    ckpt = short_run / "checkpoints" / "last.ckpt"
+    before = snapshot(short_run)
+    with pytest.raises(UserError) as err:
+        fit(compose(*SHORT, *overrides, f"ckpt_path={ckpt}"))
+    message = str(err.value)
+    assert message.startswith(f"ckpt_path: {ckpt} is a checkpoint of another run than this config: ")
+    assert named in message and "\n" not in message
+    assert message.endswith("resume it with the model, method, vocabulary and task it was trained "
+                            "with (its run's config.yaml), or start a new run")
+    assert snapshot(short_run) == before and not list(tmp_path.iterdir())
+
+
+def test_changed_settings_resume_only_when_allowed_and_are_reported(short_run, compose, tmp_path):
+    """Optimisation keys: refused, then with resume.allow_changes=true listed in results.json;
+    paths, logger and progress bar are free (breakage: allow_changes ignored, i.e. changes never
+    refused: the first fit ran; and `resume_changes` not written: the last assert failed)."""
+    run = copy_run(short_run, tmp_path / "run")
+    ckpt = run / "checkpoints" / "last.ckpt"
+    before = snapshot(run)
+    changed = ("optimizer.lr=1e-3", "data.batch_size=4", "logger=none", "callbacks.progress_bar=tqdm")
+    with pytest.raises(UserError) as err:
+        fit(compose(*SHORT, *changed, f"ckpt_path={ckpt}", run_dir=tmp_path / "elsewhere"))
+    assert str(err.value) == (f"ckpt_path: {ckpt} was trained with other settings: data.batch_size "
+                              "(8 → 4), optimizer.lr (5e-05 → 0.001); resume with the checkpoint's "
+                              "values, or pass resume.allow_changes=true to continue with these")
+    assert snapshot(run) == before and not (tmp_path / "elsewhere").exists()
+    results = fit(compose(*SHORT, *changed, "resume.allow_changes=true", f"ckpt_path={ckpt}",
+                          run_dir=tmp_path / "elsewhere"))
+    expected = {"data.batch_size": [8, 4], "optimizer.lr": [5e-5, 1e-3]}
+    assert results["resume_changes"] == expected
+    assert json.loads((run / "results.json").read_text())["resume_changes"] == expected
+    # the run's own model/ (an earlier export) was replaced by the resumed run's
+    assert (run / "model" / "tokentune.json").is_file() and not temporaries(run)
+
+
 # -- 2. atomic on every filesystem ---------------------------------------------------------------
 def test_write_atomic_fsyncs_then_renames_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     """write_atomic: the data is fsynced before the rename; ENOSPC mid-write leaves the old file,

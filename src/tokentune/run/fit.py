@@ -48,15 +48,22 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     start = time.perf_counter()
     cfg = validate(dcfg)
     run_dir = Path(cfg.paths.output_dir)
+    changes: dict = {}
     if cfg.ckpt_path:
         from tokentune.run.checkpoint_file import read_checkpoint
+        from tokentune.run.resume_check import resume_changes
 
         ckpt = Path(cfg.ckpt_path)
-        read_checkpoint(ckpt)  # a missing, cut or foreign file fails here, before any model is built
+        # a missing, cut or foreign file fails here, before any model is built; so does a checkpoint
+        # of another model, method, vocabulary or task, or one trained with other settings (unless
+        # resume.allow_changes): before anything is written into the run's directory
+        changes = resume_changes(str(ckpt), read_checkpoint(ckpt)["hyper_parameters"]["cfg"], cfg)
         if ckpt.parent.name == "checkpoints":
             # a resumed run continues its own directory: best-checkpoint tracking, logs, results
             run_dir = ckpt.parent.parent
             cfg.paths.output_dir = str(run_dir)
+    if cfg.export:
+        check_model_dir(run_dir / "model")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -83,6 +90,10 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     writer = trainer.is_global_zero
     if writer:
         write_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(dcfg, resolve=True))
+        if changes:
+            log.warning("resumed with settings the checkpoint was not trained with "
+                        "(resume.allow_changes): %s",
+                        ", ".join(f"{k} {old!r} → {new!r}" for k, (old, new) in changes.items()))
     dm = TaskDataModule(cfg)
     dm.prepare_data()  # every row checked before a model is loaded
     vocab = report_vocabulary(dm, backbone_config, run_dir) if writer else {}
@@ -115,7 +126,9 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             # each rank holds a shard of the weights; best.ckpt is gathered into one file
             log.info("export: not written under FSDP; the gathered checkpoint holds the run")
         elif writer and best and cfg.export:  # the module holds the best weights since validate()
-            exported = export_model(module.model, dm.tokenizer, cfg, run_dir / "model")
+            # an earlier export in run/model (a resumed run's) is replaced whole; check_model_dir
+            # refused any other folder there before the fit began
+            exported = export_model(module.model, dm.tokenizer, cfg, run_dir / "model", overwrite=True)
         interruption.after_scoring(trainer)
         results = {
             "run_dir": str(run_dir),
@@ -131,6 +144,8 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             "induction": module.induction_stats,
             "model_dir": str(exported) if exported else None,
             "model_mb": None,
+            # a resume's settings that differ from its checkpoint's: {key: [checkpoint's, this run's]}
+            "resume_changes": changes,
             "wall_time_s": time.perf_counter() - start,
         }
         if exported:
@@ -148,6 +163,20 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     if writer:
         print(summary(results), flush=True)
     return results
+
+
+def check_model_dir(folder: Path) -> None:
+    """A fit writes its model to <run>/model at its end: refuse at its start a folder there that
+    an export would replace and that is not an earlier export (run/export.py)."""
+    from tokentune.run.export import is_export
+
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file; the run writes its model folder there: move the file "
+                        f"away, or pass export=false")
+    if folder.is_dir() and any(folder.iterdir()) and not is_export(folder):
+        raise UserError(f"{folder} is not empty and is not a tokentune export (it has no "
+                        f"tokentune.json); the run would replace it with its model: move it away, "
+                        f"or pass export=false")
 
 
 def vocabulary_only(dcfg: DictConfig) -> dict:
