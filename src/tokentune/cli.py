@@ -13,15 +13,20 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from tokentune.config import CONF_DIR, register_configs, register_resolvers
-from tokentune.errors import UserError
+from tokentune.errors import Interrupted, UserError
 
 
 def _report_user_errors(job: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Print a user's mistake as one line on stderr and exit 2, instead of a traceback."""
+    """Print a user's mistake as one line on stderr and exit 2, instead of a traceback; a fit
+    stopped by a signal prints where it stopped and exits 128 + the signal (143, 130)."""
 
     def wrapped(cfg: DictConfig) -> Any:
         try:
             return job(cfg)
+        except Interrupted as stop:
+            if not stop.quiet:
+                print(stop, file=sys.stderr, flush=True)
+            raise SystemExit(stop.exit_code) from None
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None

@@ -7,6 +7,7 @@ Only dataclasses and stdlib here: this module is on the ``--cfg job`` start-up p
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -218,8 +219,16 @@ class OptimizerConfig:
     scheduler: str = "linear"  # linear | cosine | constant
 
     def __post_init__(self) -> None:
-        check(self.lr > 0, "optimizer.lr", f"must be > 0, got {self.lr}")
+        check(self.lr > 0, "optimizer.lr", f"must be > 0, got {self.lr}")  # nan too
+        # an infinite rate trains nothing but nan: refused here, not a few steps into the fit
+        check(math.isfinite(self.lr), "optimizer.lr", f"must be a finite number, got {self.lr}")
         check(self.weight_decay >= 0, "optimizer.weight_decay", "must be ≥ 0")
+        check(math.isfinite(self.weight_decay), "optimizer.weight_decay",
+              f"must be a finite number, got {self.weight_decay}")
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optimizer.betas",
+              f"must be two numbers in [0, 1), got {list(self.betas)}")
+        check(math.isfinite(self.eps) and self.eps > 0, "optimizer.eps",
+              f"must be a finite number > 0, got {self.eps}")
         check(0 <= self.warmup_ratio < 1, "optimizer.warmup_ratio", "must be in [0, 1)")
         check(self.scheduler in ("linear", "cosine", "constant"), "optimizer.scheduler",
               f"'{self.scheduler}' is not linear, cosine or constant")
@@ -304,6 +313,14 @@ class CallbacksConfig:
 
 
 @dataclass
+class ResumeConfig:
+    # A resume (ckpt_path=<run>/checkpoints/last.ckpt) with other optimisation settings than the
+    # checkpoint's (batch size, learning rate, epochs, ...) is refused unless this is true; the
+    # changes are then logged and listed in results.json (run/resume_check.py)
+    allow_changes: bool = False
+
+
+@dataclass
 class PathsConfig:
     root_dir: str = "."
     data_dir: str = MISSING  # local data sets (tinyshakespeare/, glue/ ...)
@@ -326,6 +343,7 @@ class TrainConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
     seed: int = 42
     ckpt_path: Optional[str] = None  # resume from this checkpoint
     test: bool = True  # score the test split after fitting, where it has labels

@@ -102,3 +102,28 @@ def test_the_keeping_writer_leaves_an_earlier_metrics_file_where_lightnings_dele
         f"{VERSION}: the CSV writer deletes metrics.csv elsewhere than in _check_log_dir_exists; {FIX}")
     ExperimentWriter(logger.log_dir)
     assert not metrics.exists(), f"{VERSION}: Lightning's own writer no longer deletes metrics.csv; {FIX}"
+
+
+def test_the_sigterm_flag_stops_the_loops_and_clearing_it_lets_them_go_on(tmp_path):
+    """run/guards.py clears the flag Lightning's SIGTERM handler sets, and stops the fit itself."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    class Flag(pl.Callback):
+        def __init__(self, then: bool):
+            self.then = then
+
+        def on_train_batch_end(self, trainer, *args):
+            compat.set_sigterm_flag(trainer, True)
+            compat.set_sigterm_flag(trainer, self.then)
+
+    def trainer(then: bool) -> pl.Trainer:
+        return pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                          enable_model_summary=False, callbacks=[Flag(then)], default_root_dir=tmp_path)
+
+    stopped = trainer(True)
+    with pytest.raises(SIGTERMException):
+        stopped.fit(Tiny())
+    assert stopped.received_sigterm and stopped.global_step == 1, f"{VERSION}: the SIGTERM flag moved; {FIX}"
+    going = trainer(False)
+    going.fit(Tiny())
+    assert going.global_step == 3, f"{VERSION}: clearing the SIGTERM flag does not let the fit go on; {FIX}"

@@ -8,6 +8,7 @@ import yaml
 from optuna import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from tokentune.atomic import write_atomic
 from tokentune.errors import UserError
 
 SUMMARY = "optimization_results.yaml"  # the name hydra-optuna-sweeper uses
@@ -41,7 +42,7 @@ def summarize(study: Study, url: str, metric: str, n_trials: int, sweep_dir: Pat
         summary.update(best_trial=best.number, best_value=best.value, best_params=best.params,
                        best_run_dir=best.user_attrs.get("run_dir"))
     path = sweep_dir / SUMMARY
-    path.write_text(yaml.safe_dump(summary, sort_keys=False))
+    write_atomic(path, yaml.safe_dump(summary, sort_keys=False))
     if best is None:
         failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
         first = failed[0].user_attrs.get("error", "its worker stopped") if failed else "none ran"

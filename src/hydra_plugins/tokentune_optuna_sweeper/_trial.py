@@ -27,6 +27,8 @@ class SweepTask:
         try:
             return self.task_function(cfg)
         except SystemExit as exit_:
+            if exit_.code != 2:  # a fit stopped by SIGTERM/SIGINT (143, 130): the sweep stops too
+                raise
             # the entry point raised `from None` inside its handler: the error is the context
             raise TrialFailed(str(exit_.__context__ or f"exit status {exit_.code}")) from None
 

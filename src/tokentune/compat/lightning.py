@@ -1,8 +1,9 @@
 """Lightning internals (checked by tests/compat/test_lightning.py).
 
-Lightning 2 keeps its loops' counters, its script launcher and its CSV writer's start-up private;
-tokentune needs each for one job: where a resumed epoch starts (the DataModule's state), which
-logged rows a resumed fit keeps (run/resume.py), and watching DDP workers (run/distributed.py).
+Lightning 2 keeps its loops' counters, its script launcher, its CSV writer's start-up and its
+SIGTERM flag private; tokentune needs each for one job: where a resumed epoch starts (the
+DataModule's state), which logged rows a resumed fit keeps (run/resume.py), watching DDP workers
+(run/distributed.py), and stopping a fit on a signal at a step it can save (run/guards.py).
 """
 from __future__ import annotations
 
@@ -73,3 +74,11 @@ class CSVLogger(pl.loggers.CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = self.make_writer()
         return self._experiment
+
+
+def set_sigterm_flag(trainer: pl.Trainer, value: bool) -> None:
+    """Lightning's "SIGTERM received" flag (its _SignalConnector sets it in its SIGTERM handler).
+    While set, its loops raise SIGTERMException — an exit with status 0 — at the end of the
+    current training batch, epoch or evaluation batch."""
+    trainer._signal_connector.received_sigterm = value
+

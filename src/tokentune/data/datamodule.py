@@ -6,6 +6,8 @@ tokenizes each split into the cache; setup (every process) then finds it all in 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -106,9 +108,10 @@ class TaskDataModule(pl.LightningDataModule):
         # default from torch's global RNG: that would move dropout's stream at every epoch start
         # and validation, where a resumed fit cannot replay it (see tokentune.run.resume)
         generator = torch.Generator().manual_seed(self.cfg.seed)
+        start = partial(_worker_start, rank=trainer.global_rank if trainer else 0) if cfg.num_workers else None
         return DataLoader(data, batch_sampler=sampler, num_workers=cfg.num_workers,
                           pin_memory=cfg.pin_memory, persistent_workers=cfg.num_workers > 0,
-                          collate_fn=self.collate_fn(train), generator=generator)
+                          collate_fn=self.collate_fn(train), generator=generator, worker_init_fn=start)
 
     def collate_fn(self, train: bool):
         """Padding to the longest row or to a bucket width (data.buckets, or the kind's one
@@ -143,3 +146,17 @@ class TaskDataModule(pl.LightningDataModule):
         return self.eval_validation or self.cfg.task.validation_splits
 
     eval_validation: Optional[list[str]] = None
+
+
+def _worker_start(worker_id: int, rank: int) -> None:
+    """A loader worker ignores SIGTERM and SIGINT: sent to the whole process group (scancel, Ctrl-C
+    in a terminal), they are the main process's to handle (run/guards.py: it saves, stops, and
+    shuts its workers down); a worker killed by one would crash it first, with nothing saved.
+    Then the seeding Lightning gives a worker (seed_everything(workers=True)), which it adds only
+    to a loader without a worker_init_fn of its own."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if int(os.environ.get("PL_SEED_WORKERS", 0)):
+        from lightning_fabric.utilities.seed import pl_worker_init_function
+
+        pl_worker_init_function(worker_id, rank=rank)

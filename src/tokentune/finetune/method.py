@@ -14,6 +14,7 @@ the hooks.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # annotations only
 
 def check_lr(lr: float) -> None:
     """The one range check every method's schema makes."""
-    check(lr > 0, "finetune.lr", f"must be a positive learning rate (got {lr})")
+    check(math.isfinite(lr) and lr > 0, "finetune.lr", f"must be a finite, positive learning rate (got {lr})")
 
 
 class Method:

@@ -29,7 +29,7 @@ from pytorch_lightning.strategies import DDPStrategy, FSDPStrategy, Strategy
 
 from tokentune.compat.lightning import LaunchesWith, ScriptLauncher
 from tokentune.config import TrainerConfig
-from tokentune.errors import UserError
+from tokentune.errors import Interrupted, UserError
 from tokentune.model.families import get_family
 
 POLL_S = 0.5  # how often a watch looks; a dead worker is reported within about this long
@@ -88,7 +88,7 @@ class WatchedLauncher(ScriptLauncher):
         self.set_num_threads()
         try:
             return function(*args, **kwargs)
-        except UserError:
+        except (UserError, Interrupted):
             raise  # this process's own clear message
         except Exception:
             # A dead peer often surfaces first as a collective's error here (gloo: "connection
@@ -96,6 +96,12 @@ class WatchedLauncher(ScriptLauncher):
             if self.watch is not None:
                 self.watch.settle(SETTLE_S)
             raise
+
+    def expect_exits(self) -> None:
+        """Every rank is about to stop (a signal they agreed on, run/guards.py): a worker that
+        exits now is not a failure."""
+        if isinstance(self.watch, WorkerWatch):
+            self.watch.disarm()
 
     def kill(self, signum: Any) -> None:
         """Lightning stopping the workers after an error in this process: not a worker's failure."""

@@ -20,7 +20,9 @@ embeddings whenever the vocabulary is not the backbone's own (built, extended or
 hub's base has other rows.
 
 The folder is written beside and renamed into place, so a run cut while exporting leaves the
-previous `model/` or none, never half of one.
+previous `model/` or none, never half of one. Only an earlier export (a folder with
+`tokentune.json`) is ever replaced: any other folder that is not empty is refused, before
+anything is written (`check_target`).
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from tokentune.atomic import current_umask
+from tokentune.atomic import current_umask, fsync_tree, json_text, os_error, write_error
 from tokentune.config import TrainConfig
 from tokentune.errors import UserError
 from tokentune.model.packed import transformers_model
@@ -85,18 +87,50 @@ def _write(model: torch.nn.Module, tokenizer, cfg: TrainConfig, folder: Path) ->
     export = Export(plain=lambda: plain_model(model, cfg), own_vocabulary=_own_vocabulary(cfg))
     get_method(cfg.finetune.method).write_export(model, folder, export)
     tokenizer.save_pretrained(folder)
-    (folder / MANIFEST).write_text(json.dumps(_manifest(model, cfg), indent=1, default=str) + "\n")
+    (folder / MANIFEST).write_text(json_text(_manifest(model, cfg), indent=1, default=str) + "\n")
 
 
-def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: str | Path) -> Path:
-    """Write `out_dir` (see the module docstring), replacing any earlier export whole."""
+def is_export(folder: Path) -> bool:
+    """A folder tokentune exported (it holds tokentune.json)."""
+    return (folder / MANIFEST).is_file()
+
+
+def check_target(out: str | Path, overwrite: bool, name: str = "out") -> None:
+    """Refuse (UserError, one line) to export into `out` unless it is absent, an empty folder or,
+    with `overwrite`, an earlier export: nothing tokentune did not write is ever replaced."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{name}={out} is a file, not a folder; choose another folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not is_export(out):
+        if overwrite:
+            raise UserError(f"{name}={out} is not empty and is not a tokentune export (it has no "
+                            f"{MANIFEST}); choose another folder (overwrite=true replaces only an "
+                            f"earlier export)")
+        raise UserError(f"{name}={out} is not empty; choose another folder or pass overwrite=true "
+                        f"(which replaces only an earlier export, a folder with {MANIFEST})")
+    if not overwrite:
+        raise UserError(f"{name}={out} is not empty; choose another folder or pass overwrite=true "
+                        f"(it holds an earlier export, which would be replaced)")
+
+
+def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: str | Path,
+                 overwrite: bool = True, name: str = "out") -> Path:
+    """Write `out_dir` (see the module docstring), replacing an earlier export whole when
+    `overwrite`; any other folder that is not empty is refused (`check_target`)."""
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    check_target(out, overwrite, name)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    except OSError as err:
+        raise write_error(out, err) from err
     try:
         _write(model, tokenizer, cfg, tmp)
         tmp.chmod(0o777 & ~current_umask())  # mkdtemp makes the folder private
-        if out.exists():  # a resumed or repeated run: the new folder replaces the old whole
+        fsync_tree(tmp)  # every file on the disk before the folder's name points at them
+        if out.exists():  # an earlier export (check_target) or an empty folder: replaced whole
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             out.rename(old)
@@ -104,8 +138,11 @@ def export_model(model: torch.nn.Module, tokenizer, cfg: TrainConfig, out_dir: s
             shutil.rmtree(old)
         else:
             tmp.rename(out)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        refused = os_error(err)  # a full disk, a folder made read-only meanwhile
+        if refused is not None:
+            raise write_error(out, refused) from err
         raise
     return out
 
@@ -156,9 +193,11 @@ def export_checkpoint(cfg) -> Path:
     from tokentune.run.evaluate import _restore, load_weights
     from tokentune.run.model_card import write_model_card
 
+    overwrite = bool(cfg.get("overwrite", False))
+    check_target(cfg.out, overwrite)  # before the model is built: a refusal takes a second
     train_cfg, dm, module, trainer = _restore(cfg)
     module = load_weights(cfg.ckpt_path, dm, module, trainer)
-    out = export_model(module.model, dm.tokenizer, train_cfg, Path(cfg.out))
+    out = export_model(module.model, dm.tokenizer, train_cfg, Path(cfg.out), overwrite=overwrite)
     results = Path(cfg.ckpt_path).resolve().parent.parent / "results.json"
     if results.is_file():
         write_model_card(train_cfg, json.loads(results.read_text()),

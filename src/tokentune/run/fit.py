@@ -9,6 +9,7 @@ from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from tokentune.atomic import write_atomic, write_error
 from tokentune.config import TrainConfig, validate
 from tokentune.errors import UserError
 
@@ -48,22 +49,33 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     start = time.perf_counter()
     cfg = validate(dcfg)
     run_dir = Path(cfg.paths.output_dir)
+    changes: dict = {}
     if cfg.ckpt_path:
         from tokentune.run.checkpoint_file import read_checkpoint
+        from tokentune.run.resume_check import resume_changes
 
         ckpt = Path(cfg.ckpt_path)
-        read_checkpoint(ckpt)  # a missing, cut or foreign file fails here, before any model is built
+        # a missing, cut or foreign file fails here, before any model is built; so does a checkpoint
+        # of another model, method, vocabulary or task, or one trained with other settings (unless
+        # resume.allow_changes): before anything is written into the run's directory
+        changes = resume_changes(str(ckpt), read_checkpoint(ckpt)["hyper_parameters"]["cfg"], cfg)
         if ckpt.parent.name == "checkpoints":
             # a resumed run continues its own directory: best-checkpoint tracking, logs, results
             run_dir = ckpt.parent.parent
             cfg.paths.output_dir = str(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.export:
+        check_model_dir(run_dir / "model")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(run_dir, err) from err
 
     import pytorch_lightning as pl
 
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
     from tokentune.run.export import directory_size_mb, export_model
+    from tokentune.run.guards import Interruption
     from tokentune.run.model_card import write_model_card
     from tokentune.run.results import metrics_to_floats, summary, write_json_atomic
     from tokentune.run.tracking import log_reports, tracking
@@ -73,24 +85,31 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     # The DataModule's state_dict resumes the batch order mid-epoch; Lightning cannot see that
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    trainer = build_trainer(cfg, run_dir, extra_callbacks)
+    interruption = Interruption(run_dir)  # SIGTERM / SIGINT: last.ckpt at the next step (run/guards.py)
+    trainer = build_trainer(cfg, run_dir, [interruption, *extra_callbacks])
     # Under DDP every rank runs this function in the same run_dir; global rank 0 alone writes files
     writer = trainer.is_global_zero
     if writer:
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(dcfg, resolve=True))
+        write_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(dcfg, resolve=True))
+        if changes:
+            log.warning("resumed with settings the checkpoint was not trained with "
+                        "(resume.allow_changes): %s",
+                        ", ".join(f"{k} {old!r} → {new!r}" for k, (old, new) in changes.items()))
     dm = TaskDataModule(cfg)
     dm.prepare_data()  # every row checked before a model is loaded
     vocab = report_vocabulary(dm, backbone_config, run_dir) if writer else {}
     module = TaskModule(cfg)
-    with tracking(trainer.loggers):
+    with tracking(trainer.loggers), interruption.handling(trainer):
         # weights_only: checkpoints are data (see tokentune.run.checkpoint_file), also those we wrote
         trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
+        interruption.after_fit(trainer)  # a signal in the fit's last validation
 
         ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
         best = ckpt or None
         # one dict per validation split's dataloader, each holding every split's metrics
         validation = {k: v for scores in trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False,
                                                           weights_only=True) for k, v in scores.items()}
+        interruption.after_scoring(trainer)
         test, predictions = {}, {}
         if cfg.test and dm.has_labels("test"):
             test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False,
@@ -111,12 +130,16 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
 
             validation_predictions = str(write_predictions(trainer, module, dm, cfg.task.validation_splits[0], best,
                                                            run_dir)[0])
+        interruption.after_scoring(trainer)
         exported = None
         if cfg.export and cfg.trainer.strategy == "fsdp":
             # each rank holds a shard of the weights; best.ckpt is gathered into one file
             log.info("export: not written under FSDP; the gathered checkpoint holds the run")
         elif writer and best and cfg.export:  # the module holds the best weights since validate()
-            exported = export_model(module.model, dm.tokenizer, cfg, run_dir / "model")
+            # an earlier export in run/model (a resumed run's) is replaced whole; check_model_dir
+            # refused any other folder there before the fit began
+            exported = export_model(module.model, dm.tokenizer, cfg, run_dir / "model", overwrite=True)
+        interruption.after_scoring(trainer)
         results = {
             "run_dir": str(run_dir),
             "task": cfg.task.name, "model": cfg.model.name, "finetune": cfg.finetune.method,
@@ -133,6 +156,8 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             "data": dm.data_report,
             "model_dir": str(exported) if exported else None,
             "model_mb": None,
+            # a resume's settings that differ from its checkpoint's: {key: [checkpoint's, this run's]}
+            "resume_changes": changes,
             "wall_time_s": time.perf_counter() - start,
         }
         if exported:
@@ -150,6 +175,20 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     if writer:
         print(summary(results), flush=True)
     return results
+
+
+def check_model_dir(folder: Path) -> None:
+    """A fit writes its model to <run>/model at its end: refuse at its start a folder there that
+    an export would replace and that is not an earlier export (run/export.py)."""
+    from tokentune.run.export import is_export
+
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file; the run writes its model folder there: move the file "
+                        f"away, or pass export=false")
+    if folder.is_dir() and any(folder.iterdir()) and not is_export(folder):
+        raise UserError(f"{folder} is not empty and is not a tokentune export (it has no "
+                        f"tokentune.json); the run would replace it with its model: move it away, "
+                        f"or pass export=false")
 
 
 def vocabulary_only(dcfg: DictConfig) -> dict:

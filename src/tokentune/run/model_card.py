@@ -18,7 +18,9 @@ from tokentune.task import get_kind
 
 
 def _metrics(values: dict) -> str:
-    return ", ".join(f"{k} {v:.4f}" for k, v in sorted(values.items())) or "none"
+    # results.json writes a non-finite number as null (tokentune.atomic.json_text)
+    return ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} not finite"
+                     for k, v in sorted(values.items())) or "none"
 
 
 def how_to_load(cfg: TrainConfig) -> list[str]:

@@ -62,9 +62,9 @@ def predict_text(cfg: DictConfig) -> Path:
     model = load_weights(cfg.ckpt_path, dm, module, trainer)
     rows = get_kind(train_cfg.task.kind).predict_text(cfg, train_cfg, dm, model, trainer, examples)
 
-    from tokentune.atomic import write_atomic
+    from tokentune.atomic import json_text, write_atomic
 
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    text = "".join(json_text(row, ensure_ascii=False) + "\n" for row in rows)  # strict JSON: nan is null
     out = Path(cfg.paths.output_dir) / "predictions.jsonl"
     write_atomic(out, text)
     sys.stdout.write(text)

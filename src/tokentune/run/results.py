@@ -1,14 +1,14 @@
 """results.json: what a run achieved, written atomically, plus a one-screen summary."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tokentune.atomic import write_atomic
+from tokentune.atomic import write_json
 
 
 def write_json_atomic(obj, path: Path) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+    """Strict JSON: a non-finite metric is null, with "nan"/"inf" beside it under "non_finite"."""
+    write_json(path, obj, indent=2, sort_keys=True, default=float)
 
 
 def metrics_to_floats(metrics: dict) -> dict[str, float]:
@@ -21,7 +21,8 @@ def summary(results: dict) -> str:
              f"tokenizer={results['tokenizer']}"]
     for split in ("validation", "test"):
         if results.get(split):
-            shown = ", ".join(f"{k.split('/', 1)[1]}={v:.4f}" for k, v in sorted(results[split].items()))
+            shown = ", ".join(f"{k.split('/', 1)[1]}={v:.4f}" if v is not None else f"{k.split('/', 1)[1]}=null"
+                              for k, v in sorted(results[split].items()))
             lines.append(f"{split}: {shown}")
     p = results["parameters"]
     lines.append(f"parameters: {p['trainable']:,} trainable of {p['total']:,}; "

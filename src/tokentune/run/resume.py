@@ -107,34 +107,62 @@ class CSVLogger(compat.CSVLogger):
 
 class _ResumableWriter(compat.KeepingWriter):
     """Lightning's writer deletes metrics.csv when it is made (the hyperparameters are logged
-    before a fit restores its checkpoint); this one decides what to keep at its first save."""
+    before a fit restores its checkpoint); this one decides what to keep at its first save.
+
+    It also writes metrics.csv and hparams.yaml whole, through write_atomic, where Lightning's
+    appends rows to the file in place (a full disk would leave half a row in it): the rows so far
+    and the new ones, at each save (every flush_logs_every_n_steps steps and with each
+    checkpoint; the file is a few kB)."""
 
     def __init__(self, log_dir: str, logger: CSVLogger):
         self._logger, self._started = logger, False
         super().__init__(log_dir)
 
-    def save(self) -> None:
-        if self.metrics and not self._started:
-            self._started = True
-            self._start_file()
-        super().save()
+    def log_hparams(self, params: dict[str, Any]) -> None:
+        from omegaconf import OmegaConf
 
-    def _start_file(self) -> None:
+        self.hparams.update(params)
+        try:
+            text = OmegaConf.to_yaml(self.hparams)  # what Lightning's save_hparams_to_yaml writes
+        except Exception:  # noqa: BLE001 - values OmegaConf cannot hold
+            import yaml
+
+            text = yaml.dump(self.hparams)
+        write_atomic(Path(self.log_dir) / self.NAME_HPARAMS_FILE, text)
+
+    def save(self) -> None:
+        if not self.metrics:
+            return
         path = Path(self.metrics_file_path)
-        if not path.is_file():
-            return
-        keep, header, rows = self._logger.keep_through, [], []
-        if keep is not None:
-            with path.open(newline="") as f:
-                reader = csv.DictReader(f)
-                header = list(reader.fieldnames or [])
-                rows = [row for row in reader if row.get("step") and int(row["step"]) <= keep]
-        if not rows:
-            path.unlink()
-            return
+        if not self._started:
+            self._started = True
+            header, rows = self._kept_rows(path)
+        else:
+            header, rows = self._rows(path)
+        new = set().union(*self.metrics)
+        self.metrics_keys = sorted(set(header) | set(self.metrics_keys) | new)  # as Lightning orders them
         out = io.StringIO(newline="")
-        writer = csv.DictWriter(out, fieldnames=header)
+        writer = csv.DictWriter(out, fieldnames=self.metrics_keys)
         writer.writeheader()
         writer.writerows(rows)
+        writer.writerows(self.metrics)
         write_atomic(path, out.getvalue())
-        self.metrics_keys = header  # new keys later rewrite the file with them, as Lightning does
+        self.metrics = []
+
+    @staticmethod
+    def _rows(path: Path) -> tuple[list[str], list[dict]]:
+        if not path.is_file():
+            return [], []
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+
+    def _kept_rows(self, path: Path) -> tuple[list[str], list[dict]]:
+        """A fresh fit starts the file again; a resumed one keeps the rows logged up to its
+        checkpoint (rows whose step is at most keep_through)."""
+        keep = self._logger.keep_through
+        if keep is None:
+            return [], []
+        header, rows = self._rows(path)
+        rows = [row for row in rows if row.get("step") and int(row["step"]) <= keep]
+        return (header, rows) if rows else ([], [])

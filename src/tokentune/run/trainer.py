@@ -11,7 +11,9 @@ from pytorch_lightning import callbacks as cb
 from tokentune.config import TrainConfig
 from tokentune.errors import UserError
 from tokentune.model.metrics import higher_is_better
+from tokentune.run.checkpoint_io import AtomicCheckpointIO
 from tokentune.run.distributed import build_strategy
+from tokentune.run.guards import FiniteLoss
 from tokentune.run.progress import RichLossBar, TQDMLossBar
 from tokentune.run.resume import CSVLogger, ResumeState
 
@@ -38,10 +40,11 @@ def build_logger(cfg: TrainConfig, run_dir: Path):
 def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
     c, monitor = cfg.callbacks, cfg.task.monitor_key
     mode = "max" if higher_is_better(cfg.task.monitored[1]) else "min"
-    # the RNG states and logged rows a checkpoint needs for a bit-identical resume (run/resume.py)
-    out: list[pl.Callback] = [ResumeState()]
+    # the RNG states and logged rows a checkpoint needs for a bit-identical resume (run/resume.py);
+    # a training loss gone to nan or inf stops the fit (run/guards.py)
+    out: list[pl.Callback] = [ResumeState(), FiniteLoss(cfg)]
     if c.checkpoint:
-        # Lightning writes checkpoints to a buffer and commits them in one transaction (atomic)
+        # checkpoints are written beside their final name and renamed (AtomicCheckpointIO)
         # last.ckpt: the state after every validation, or every n training steps. Not the best
         # callback's save_last alone: since Lightning 2.6 that writes only when a new best is saved
         every_n = c.every_n_train_steps
@@ -74,5 +77,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, extra_callbacks: list[pl.Call
         callbacks=callbacks,
         enable_checkpointing=cfg.callbacks.checkpoint,
         default_root_dir=str(run_dir),
+        # every strategy (one device, DDP, FSDP's full state dict) saves through it
+        plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # our batch sampler shards global batches by rank itself
     )

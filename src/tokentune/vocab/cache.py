@@ -27,6 +27,8 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from tokentune.atomic import fsync_tree, json_text, os_error, write_error
+
 log = logging.getLogger(__name__)
 
 TOKENIZER_FILE, META_FILE = "tokenizer.json", "meta.json"
@@ -38,8 +40,12 @@ class Corrupt(Exception):
 
 @contextlib.contextmanager
 def locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as fh:  # "a": create if absent, never truncate another's file
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock_path, "a")  # "a": create if absent, never truncate another's file
+    except OSError as err:  # a read-only or full cache_dir: one line, not a traceback
+        raise write_error(lock_path, err) from err
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -90,17 +96,25 @@ def load_valid(folder: Path):
 
 
 def write(folder: Path, tokenizer, meta: dict[str, Any]) -> None:
-    """Save into a temporary sibling folder, then rename it into place (call under `locked`)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    """Save into a temporary sibling folder, fsync it, then rename it into place (call under
+    `locked`). A write the OS refuses (a full disk) raises UserError naming the folder."""
+    tmp: Path | None = None
     trash: Path | None = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
         tokenizer.save_pretrained(tmp)
         meta = {**meta, "sha256": sha256_file(tmp / TOKENIZER_FILE)}
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        (tmp / META_FILE).write_text(json_text(meta, indent=2, sort_keys=True), encoding="utf-8")
+        fsync_tree(tmp)
         if folder.exists():  # a corrupt one: move it aside so the rename below cannot fail
             trash = folder.with_name(f".{folder.name}.corrupt-{os.getpid()}")
             os.replace(folder, trash)
         os.replace(tmp, folder)
+    except Exception as err:
+        refused = os_error(err)  # a full disk, a read-only cache_dir
+        if refused is None:
+            raise
+        raise write_error(folder, refused) from err
     finally:
         for leftover in (tmp, trash):
             if leftover is not None and leftover.exists():

@@ -13,13 +13,12 @@ Against the base (a different tokenizer only), per split, as shares of the base'
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from tokentune.atomic import write_atomic
+from tokentune.atomic import json_text, write_atomic
 from tokentune.vocab.surface import OldVocab, Scheme, piece
 
 
@@ -205,7 +204,7 @@ def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = (out / "vocab_report.json", out / "vocab_report.md")
-    bodies = (json.dumps(report, indent=2, sort_keys=True, default=str) + "\n",
+    bodies = (json_text(report, indent=2, sort_keys=True, default=str) + "\n",
               f"# Vocabulary report\n\n{format_report(report)}\n")
     for path, body in zip(paths, bodies, strict=True):
         write_atomic(path, body)
