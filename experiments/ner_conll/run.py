@@ -57,7 +57,6 @@ def main() -> None:
     conll, out = args.data / "conll2003", ROOT / "outputs" / "experiments" / "ner_conll"
     out.mkdir(parents=True, exist_ok=True)
     results_file = HERE / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.is_file() else {"runs": {}}
     for name in args.only.split(","):
         print(f"{name} ...", file=sys.stderr, flush=True)
         if RUNS[name] is None:
@@ -78,6 +77,8 @@ def main() -> None:
                    "data": run["data"]}
         row.update(command=" ".join(Path(c).name if c.startswith(str(ROOT)) else c for c in cmd[1:]),
                    wall_time_s=round(wall, 1))
+        # read again just before writing: several invocations (--only a / --only b) may share the file
+        results = json.loads(results_file.read_text()) if results_file.is_file() else {"runs": {}}
         results["runs"][name] = row
         results["environment"] = environment()
         results_file.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

@@ -178,3 +178,25 @@ def test_a_resumed_tagger_ends_bit_identical_to_an_uninterrupted_one(ner_run, tm
     assert record.batches == whole["steps"] - 50
     assert all(torch.equal(v, whole_record.weights[k]) for k, v in record.weights.items())
     assert resumed["validation"] == whole["validation"] and whole["validation"]["val/f1"] > 0.9
+
+
+def test_bf16_mixed_precision_trains_the_tagger(ner_run, tmp_path, cache_dir):
+    folder, _, _ = ner_run
+    results = fit(compose_train(run_overrides(cache_dir, tmp_path) + overrides(folder)
+                                + [*LEARNS, "trainer.precision=bf16-mixed", "export=false"]))
+    assert results["validation"]["val/f1"] > 0.9
+
+
+def test_a_sweep_is_collected_on_entity_f1(ner_run, tmp_path, cache_dir):
+    from tokentune.sweep.collect import collect
+
+    folder, _, _ = ner_run
+    sweep = tmp_path / "sweep"
+    done = run_cli("train.py", "-m", *overrides(folder), *LEARNS, "trainer.max_epochs=1", "optimizer.lr=1e-3,2e-3",
+                   "export=false", "callbacks.progress_bar=none", f"paths.cache_dir={cache_dir}",
+                   f"hydra.sweep.dir={sweep}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = collect(sweep, None, None)
+    assert summary.table.metric == "validation/f1"
+    assert [row.group["optimizer.lr"] for row in summary.table.rows] == ["1e-3", "2e-3"]
+    assert all("validation/f1_PER" in row.metrics for row in summary.table.rows)
