@@ -211,9 +211,12 @@ def test_every_method_it_takes_is_wired_into_the_forward_pass(cache_dir, tmp_pat
     heads = (fam.cls_head, *fam.head_extras)
     stepped = [p for n, p in trainable.items() if method == "full" or not set(n.split(".")) & set(heads)]
     assert stepped, f"{name} {method}: nothing trains but the head"
+    # IA3's vectors are scales around 1 on a tiny random model whose logits barely move (5 % on
+    # every vector moved DeBERTa's by 2.7e-5): its step is 50 %; the others add to weights
+    step = 0.5 if method == "ia3" else 0.05
     with torch.no_grad():
         for p in stepped:
-            p -= p.grad.sign() * 0.05
+            p -= p.grad.sign() * step
     after = model(**batch).logits.detach()
     assert not torch.allclose(after, before, atol=1e-4), f"{name} {method}: the step left the logits as they were"
     for n, p in model.named_parameters():

@@ -198,5 +198,5 @@ def test_a_sweep_is_collected_on_entity_f1(ner_run, tmp_path, cache_dir):
     assert done.returncode == 0, done.stderr[-2000:]
     summary = collect(sweep, None, None)
     assert summary.table.metric == "validation/f1"
-    assert [row.group["optimizer.lr"] for row in summary.table.rows] == ["1e-3", "2e-3"]
+    assert [row.group["optimizer.lr"] for row in summary.table.rows] == ["0.001", "0.002"]  # as Hydra records them
     assert all("validation/f1_PER" in row.metrics for row in summary.table.rows)
