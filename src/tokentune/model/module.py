@@ -18,6 +18,7 @@ from tokentune.config import TrainConfig, stage
 from tokentune.finetune.registry import get_method
 from tokentune.model.packed import packed_forward, padding_block_mask
 from tokentune.task import get_kind
+from tokentune.task.kind import examples_in
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class TaskModule(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.kind.training_loss(self(batch).loss, batch, self)
         # a tensor, for the loggers only: Lightning reads it back every trainer.log_every_n_steps
-        self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=_batch_size(batch))
+        self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=examples_in(batch))
         return loss
 
     def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
@@ -179,11 +180,6 @@ class TaskModule(pl.LightningModule):
             self.method.restore_checkpoint_state(self.model, {k.removeprefix("model."): v
                                                               for k, v in checkpoint["state_dict"].items()})
             checkpoint["state_dict"] = self.state_dict()  # Lightning's strict load now finds every key
-
-
-def _batch_size(batch: dict[str, torch.Tensor]) -> int:
-    """Examples in a batch: one per label (a packed row holds several), else one per row."""
-    return batch["labels"].shape[0] if "labels" in batch else batch["input_ids"].shape[0]
 
 
 def _mean():

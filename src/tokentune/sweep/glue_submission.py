@@ -41,8 +41,7 @@ def best_runs(runs: list[Run]) -> dict[str, Run]:
         by_task.setdefault(r.results["task"], []).append(r)
     best = {}
     for task, members in by_task.items():
-        splits = dict.fromkeys(k.split(".")[2] for k in members[0].defaults if k.startswith("task.splits."))
-        split, metric = monitored(members[0].defaults.get("task.monitor", "loss"), splits)
+        split, metric = monitored(members[0].defaults.get("task.monitor", "loss"), members[0].task_splits())
         key, sign = f"{stage(split)}/{metric}", 1 if higher_is_better(metric) else -1
         best[task] = max(members, key=lambda r: sign * r.results["validation"].get(key, float("-inf") * sign))
         if len(members) > 1:

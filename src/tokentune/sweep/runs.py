@@ -24,6 +24,10 @@ class Run:
     def setting(self, key: str) -> str:
         return self.overrides.get(key, self.defaults.get(key, "-"))
 
+    def task_splits(self) -> list[str]:
+        """The run's task splits, in its config's order (from config.yaml's task.splits)."""
+        return list(dict.fromkeys(k.split(".")[2] for k in self.defaults if k.startswith("task.splits.")))
+
 
 @dataclass
 class Skipped:

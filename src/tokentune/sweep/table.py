@@ -74,8 +74,7 @@ def default_metric(runs: list[Run]) -> str:
     if len(monitors) > 1:
         raise UserError(f"the runs monitor different metrics ({', '.join(monitors)}); "
                         "choose one with --metric, e.g. --metric validation/accuracy")
-    splits = dict.fromkeys(k.split(".")[2] for k in runs[0].defaults if k.startswith("task.splits."))
-    split, name = monitored(monitors[0], splits)
+    split, name = monitored(monitors[0], runs[0].task_splits())
     return f"{split}/{name}"
 
 

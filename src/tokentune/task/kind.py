@@ -19,6 +19,11 @@ if TYPE_CHECKING:  # annotations only
     from tokentune.model.families import Family
 
 
+def examples_in(batch: dict) -> int:
+    """Examples in a batch: one per label (a packed row holds several), else one per row."""
+    return batch["labels"].shape[0] if "labels" in batch else batch["input_ids"].shape[0]
+
+
 class TaskKind:
     name: str
     auto_class: str  # transformers' Auto class for the head, e.g. "AutoModelForSequenceClassification"
@@ -100,7 +105,7 @@ class TaskKind:
     def loss_weight(self, batch: dict):
         """What a batch's mean loss averages over (the epoch's loss weighs each batch by it): its
         examples, by default."""
-        return batch["labels"].shape[0] if "labels" in batch else batch["input_ids"].shape[0]
+        return examples_in(batch)
 
     def build_metrics(self, task: "TaskConfig"):
         """A torchmetrics MetricCollection of task.metrics."""
