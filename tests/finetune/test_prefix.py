@@ -1,9 +1,7 @@
-"""Prefix tuning through peft: padding invariance under eager and SDPA, position budget, and the
-same logits whichever name (`past_key_values`, `cache`) the installed transformers gives the prefix."""
+"""Prefix tuning through peft: padding invariance under eager and SDPA, position budget, the same
+logits as the model given the prefix as its key/value cache, and the transformers bound it needs."""
 from __future__ import annotations
 
-import copy
-import inspect
 import warnings
 
 import peft
@@ -11,10 +9,7 @@ import pytest
 import torch
 
 from tokentune.errors import ConfigError
-from tokentune.finetune.peft_model import get_peft_model
-from tokentune.finetune.prefix.cache import PrefixForSequenceClassification
 from tokentune.finetune.apply import apply
-from tokentune.finetune.checkpoint import load_trainable_state_dict, trainable_state_dict
 from tokentune.finetune.config import PrefixConfig
 from tokentune.finetune.prefix.model import check_prefix_fits
 
@@ -114,42 +109,17 @@ def test_prefix_that_just_fits_runs():
 
 @pytest.mark.parametrize("setup", sorted(SETUPS))
 def test_logits_equal_the_model_called_directly_with_the_prefix_as_its_cache(setup):
-    # The reference passes peft's per-layer key/values straight to the transformers model, under
-    # the name its encoder declares: no peft forward and nothing of tokentune's in between.
+    # The reference passes peft's per-layer key/values straight to the transformers model: no peft
+    # forward and nothing of tokentune's in between.
     model, family, _ = _prefix_model(setup, "eager")
     inputs = _padded([SENTENCE, *OTHERS], family)
     base = model.get_base_model()
-    name = "cache" if "cache" in inspect.signature(base.base_model.forward).parameters else "past_key_values"
     rows = inputs["input_ids"].shape[0]
     prefix_mask = torch.ones(rows, VIRTUAL_TOKENS, dtype=torch.long)
     mask = torch.cat([prefix_mask, inputs["attention_mask"]], dim=1)
     with torch.no_grad():
-        expected = base(**{**inputs, "attention_mask": mask, name: model.get_prompt(rows)}).logits
+        expected = base(**{**inputs, "attention_mask": mask, "past_key_values": model.get_prompt(rows)}).logits
         assert torch.allclose(model(**inputs).logits, expected, atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("setup", ["bert-cls", "gpt2-cls"])
-@pytest.mark.parametrize("projection", [False, True])
-def test_classification_without_peft_signature_check_equals_peft(setup, projection):
-    # On transformers >= 5.24 tokentune's classification model replaces peft's; where peft still
-    # takes the model (transformers < 5.24), both must give the same logits from the same weights.
-    family, _, make = SETUPS[setup]
-    config = peft.PrefixTuningConfig(
-        task_type=peft.TaskType.SEQ_CLS, num_virtual_tokens=VIRTUAL_TOKENS, prefix_projection=projection
-    )
-    # peft fills in the config it is given: each model gets its own
-    ours = _as_if_trained(get_peft_model(make(), copy.deepcopy(config), PrefixForSequenceClassification)).eval()
-    plain = get_peft_model(make(), config).eval()
-    load_trainable_state_dict(plain, trainable_state_dict(ours))  # the same names and shapes, or it raises
-    inputs = _padded([SENTENCE, *OTHERS], family)
-    with torch.no_grad():
-        try:
-            expected = plain(**inputs).logits
-        except ValueError as err:
-            if "does not support past key values" not in str(err):
-                raise
-            pytest.skip("peft's own prefix forward refuses this transformers' classification models")
-        assert torch.allclose(ours(**inputs).logits, expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("setup", sorted(SETUPS))
@@ -161,3 +131,29 @@ def test_a_training_step_passes_the_prefix_without_deprecation_warnings(setup):
         warnings.simplefilter("always")
         model(**batch(family, task_kind)).loss.backward()
     assert [str(w.message) for w in caught if "past_key_values" in str(w.message)] == []
+
+
+def test_the_transformers_bound_is_where_prefix_tuning_breaks():
+    # pyproject's upper bound and the composition check name the same release: moving one alone fails
+    from packaging.version import Version
+
+    from lockfile import declared
+    from tokentune.compat.transformers import CACHE_RENAMED
+
+    (req,) = [r for r in declared([]) if r.name == "transformers"]
+    first_refused = Version(".".join(map(str, CACHE_RENAMED)))
+    assert first_refused not in req.specifier and Version(f"{CACHE_RENAMED[0]}.{CACHE_RENAMED[1] - 1}") in req.specifier
+
+
+def test_a_transformers_past_the_bound_refuses_prefix_tuning_at_composition(compose, monkeypatch):
+    from tokentune.compat import transformers as compat
+    from tokentune.config import validate
+
+    assert validate(compose("model=bert_tiny", "finetune=prefix")).finetune.method == "prefix"
+    monkeypatch.setattr(compat, "installed_version", lambda: (5, 24))
+    with pytest.raises(ConfigError) as err:
+        validate(compose("model=bert_tiny", "finetune=prefix"))
+    assert str(err.value) == ("finetune: prefix tuning: transformers 5.24 models take `cache`, where peft passes "
+                              "prefix tuning's `past_key_values`; install 'transformers<5.24' (tokentune's bound) "
+                              "or use finetune=lora or adapter")
+    assert validate(compose("model=bert_tiny", "finetune=lora")).finetune.method == "lora"

@@ -10,3 +10,17 @@ def attn_implementation(model: Any) -> str:
     attribute; the mask format tokentune builds depends on it."""
     return model.config._attn_implementation
 
+
+
+# The first release whose models take `cache` where peft's prefix tuning passes `past_key_values`
+# (pyproject.toml bounds transformers below it; this catches an upgrade made past the bound).
+CACHE_RENAMED = (5, 24)
+
+
+def installed_version() -> tuple[int, int]:
+    """transformers' (major, minor), read from the installed metadata: importing transformers
+    here would put it on the composition path."""
+    from importlib.metadata import version
+
+    major, minor = version("transformers").split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)

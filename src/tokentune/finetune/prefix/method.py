@@ -18,6 +18,13 @@ class Prefix(PeftMethod):
             raise ConfigError("finetune", f"prefix tuning feeds its virtual tokens to every layer as a "
                               f"key/value cache, which {family.name} models do not take "
                               "(tokentune/model/families.py); use finetune=lora, adapter or full")
+        from tokentune.compat.transformers import CACHE_RENAMED, installed_version
+
+        if installed_version() >= CACHE_RENAMED:
+            found = ".".join(map(str, installed_version()))
+            raise ConfigError("finetune", f"prefix tuning: transformers {found} models take `cache`, where "
+                              "peft passes prefix tuning's `past_key_values`; install "
+                              "'transformers<5.24' (tokentune's bound) or use finetune=lora or adapter")
 
     def apply(self, cfg, model, family, kind, max_length):
         from tokentune.finetune.prefix.model import build_prefix

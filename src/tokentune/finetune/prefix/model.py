@@ -10,7 +10,7 @@ import peft
 from torch import nn
 
 from tokentune.errors import ConfigError
-from tokentune.finetune.prefix.cache import get_prefix_model
+from tokentune.finetune.peft_model import get_peft_model
 from tokentune.finetune.prefix.config import PrefixConfig
 
 
@@ -50,4 +50,4 @@ def build_prefix(
         prefix_projection=cfg.prefix_projection,
         encoder_hidden_size=cfg.encoder_hidden_size,  # None: peft uses the model's hidden size
     )
-    return get_prefix_model(model, prefix)
+    return get_peft_model(model, prefix)
