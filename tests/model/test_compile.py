@@ -41,7 +41,8 @@ def test_inductor_compiled_blocks_match_eager_with_one_graph_for_all_widths():
     compiled = copy.deepcopy(eager)
     torch._dynamo.reset()
     counters.clear()
-    compile_blocks(compiled, "default", family="bert", widths=[16, 24, 40], device=torch.device("cpu"))
+    compile_blocks(compiled, "default", family="bert", method="full", widths=[16, 24, 40],
+                   device=torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
     try:
         # no width equal to a weight's size (32): dynamo would give both one symbol, a static one
@@ -82,9 +83,38 @@ def test_blocks_are_compiled_one_by_one(family, method, block):
     model = tuned_tiny(family, method)
     blocks = repeated_blocks(model, family)
     assert [type(b).__name__ for b in blocks] == [block, block]
-    compile_blocks(model, "default", family=family, widths=[32], device=torch.device("cpu"))
+    compile_blocks(model, "default", family=family, method=method, widths=[32], device=torch.device("cpu"))
     compiled = [m for m in model.modules() if m._compiled_call_impl is not None]
     assert compiled == blocks  # the blocks, and nothing around them
+
+
+@pytest.mark.skipif(not torch._dynamo.is_dynamo_supported(), reason="dynamo unsupported on this Python")
+@pytest.mark.parametrize("method", ["lora", "adapter"])
+def test_a_block_that_fails_to_compile_runs_eager_with_one_warning(monkeypatch, caplog, method):
+    # inductor's entry point raising stands for any compile-time failure: dynamo wraps it in
+    # BackendCompilerFailed, as it does a C++ or Triton build error; no compiler is needed to see it
+    def broken(*args, **kwargs):
+        raise RuntimeError("lowering aten.weird failed")
+
+    monkeypatch.setattr("torch._inductor.compile_fx.compile_fx", broken)
+    monkeypatch.setattr(compile_mod, "check_compiler", lambda device: None)
+    eager = tuned_tiny("gpt2", method).eval()
+    model = copy.deepcopy(eager)
+    compile_blocks(model, "default", family="gpt2", method=method, widths=None, device=torch.device("cpu"))
+    ids = torch.randint(1, 300, (3, 9), generator=torch.Generator().manual_seed(0))
+    torch._dynamo.reset()
+    try:
+        with caplog.at_level("WARNING", logger="tokentune.model.compile"):
+            with torch.no_grad():
+                first, again = model(input_ids=ids).logits, model(input_ids=ids).logits
+                expected = eager(input_ids=ids).logits
+    finally:
+        torch._dynamo.reset()
+    assert torch.equal(first, expected) and torch.equal(again, expected)
+    assert [m for m in model.modules() if m._compiled_call_impl is not None] == []
+    assert [r.getMessage() for r in caplog.records] == [
+        f"model.compile=default of gpt2 blocks under finetune={method} failed to compile "
+        "(RuntimeError: lowering aten.weird failed); running eager"]
 
 
 @pytest.mark.parametrize("overrides,widths", [

@@ -10,6 +10,11 @@ BERT-base was still compiling after 80 s on the H200 node). Compiled in place
 and the loss stay eager, so the loss that Lightning keeps for logging is an ordinary tensor and
 not a CUDA-graph output that the next step's replay would overwrite. Packed and padded batches
 pass through the same blocks, so both run compiled.
+
+Compilation happens at a block's first call, inside the first step. When it fails there (a
+dynamo or inductor exception: a compiler bug, an operator inductor cannot lower), every block goes
+back to eager and the call is repeated eagerly, with one warning: the run goes on at eager speed
+instead of dying after its data and model were built.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from tokentune.compat.torch import cpp_compiler
+from tokentune.compat.torch import compile_error_types, compiled_call, cpp_compiler, set_compiled_call
 from tokentune.config import TrainConfig
 from tokentune.errors import UserError
 from tokentune.model.families import get_family
@@ -52,8 +57,8 @@ def repeated_blocks(model: torch.nn.Module, family: str) -> list[torch.nn.Module
     return list(transformers_model(model).base_model.get_submodule(get_family(family).blocks))
 
 
-def compile_blocks(model: torch.nn.Module, mode: str, *, family: str, widths: Optional[Sequence[int]],
-                   device: torch.device) -> None:
+def compile_blocks(model: torch.nn.Module, mode: str, *, family: str, method: str,
+                   widths: Optional[Sequence[int]], device: torch.device) -> None:
     """Compile `model`'s transformer blocks in place, with batch sizes and widths symbolic
     (dynamic=True).
 
@@ -65,5 +70,34 @@ def compile_blocks(model: torch.nn.Module, mode: str, *, family: str, widths: Op
     if widths is None and mode == "reduce-overhead":
         log.warning("model.compile=reduce-overhead: batch shapes are not a fixed few (no data.buckets, "
                     "or data.packing), so a CUDA graph is recorded for every distinct shape")
-    for block in repeated_blocks(model, family):
+    blocks = repeated_blocks(model, family)
+    fallback = EagerFallback(blocks, f"model.compile={mode} of {family} blocks under finetune={method}")
+    for block in blocks:
         block.compile(mode=mode, dynamic=True)
+        fallback.guard(block)
+
+
+class EagerFallback:
+    """Turns a compile-time failure of any block into eager blocks and one warning."""
+
+    def __init__(self, blocks: list[torch.nn.Module], what: str):
+        self.blocks, self.what = blocks, what
+
+    def guard(self, block: torch.nn.Module) -> None:
+        compiled, errors = compiled_call(block), compile_error_types()
+
+        def call(*args, **kwargs):
+            try:
+                return compiled(*args, **kwargs)
+            except errors as err:
+                self.to_eager(err)
+                return block(*args, **kwargs)
+
+        set_compiled_call(block, call)
+
+    def to_eager(self, err: BaseException) -> None:
+        for block in self.blocks:
+            set_compiled_call(block, None)
+        cause = getattr(err, "inner_exception", None) or err  # a backend's own error, unwrapped
+        reason = (str(cause).strip().splitlines() or [""])[0]
+        log.warning("%s failed to compile (%s: %s); running eager", self.what, type(cause).__name__, reason)

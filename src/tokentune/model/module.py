@@ -80,7 +80,7 @@ class TaskModule(pl.LightningModule):
             from tokentune.model.compile import compile_blocks, fixed_widths
 
             compile_blocks(self.model, self.cfg.model.compile, family=self.cfg.model.family,
-                           widths=fixed_widths(self.cfg),
+                           method=self.cfg.finetune.method, widths=fixed_widths(self.cfg),
                            device=self.trainer.strategy.root_device)
 
     def forward(self, batch: dict[str, torch.Tensor]):
