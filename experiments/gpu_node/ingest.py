@@ -68,6 +68,9 @@ def step_line(summary: dict, step: str) -> str:
     if st is None:
         return f"- step `{step}`: not run"
     how = "finished" if st["rc"] == 0 else ("cut at its time limit" if st["rc"] in (124, 137) else f"failed (exit {st['rc']})")
+    eager = [f"{run} ({sig})" for run, sig in summary.get("ran_eager", {}).items() if run.split("/")[0] == step]
+    if eager:  # run.sh repeated these eager after their compiled process died of a signal
+        how += "; ran eager after a compiled crash: " + ", ".join(eager)
     return f"- step `{step}`: {how} after {st['seconds']:.0f} s (limit {st['limit']} s)"
 
 

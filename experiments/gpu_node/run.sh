@@ -13,6 +13,23 @@
 # committed result files. Each step has a time limit (TT_LIMITS, seconds: bench fast accuracy).
 # TT_DRY=1 is the CPU dry run of tests/experiments/test_gpu_node.py: tiny model, 1 step (on its 16 rows).
 set -uo pipefail
+# eager_on_crash NAME CMD...: CMD (a compiled training run), and once more with model.compile=null
+# when a signal killed it (a crash inside compiled code: SIGSEGV, SIGABRT, ...), within the same
+# step's time; status/eager-NAME.json records it for summary.md. A Python error is not retried
+# (eager would fail the same way), nor SIGTERM/SIGINT/SIGKILL, which come from the step's timeout.
+eager_on_crash() {
+  local name=$1 rc sig
+  shift
+  "$@"; rc=$?
+  if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then
+    sig=SIG$(kill -l $((rc - 128)) 2>/dev/null || echo $((rc - 128)))
+    case $sig in SIGTERM|SIGINT|SIGKILL) return "$rc" ;; esac
+    echo "run.sh: $name died of $sig while compiled; once more eager (model.compile=null)"
+    printf '{"run": "%s", "signal": "%s"}\n' "$name" "$sig" > "$TT_WORK/status/eager-${name//\//-}.json"
+    "$@" model.compile=null; rc=$?
+  fi
+  return "$rc"
+}
 if [ "${1:-}" = --step ]; then  # one step, run by the script itself under `timeout`
   step=$2
   if [ -n "${TT_DRY:-}" ]; then
@@ -35,12 +52,12 @@ if [ "${1:-}" = --step ]; then  # one step, run by the script itself under `time
       "$TT_PY" experiments/bench/bench.py --out "$res/bench" "${bench_args[@]}" || rc=1
       exit $rc ;;
     fast)  # start to final metric, alone on the GPU
-      "$TT_PY" train.py experiment=minilm_sst2_fast hydra.run.dir="$res/fast" "${common[@]}" "${train_args[@]}" ;;
+      eager_on_crash fast "$TT_PY" train.py experiment=minilm_sst2_fast hydra.run.dir="$res/fast" "${common[@]}" \
+        "${train_args[@]}" ;;
     accuracy/*)  # one accuracy run; an unlabelled test split gets GLUE-format predictions (SST2.tsv)
       dir=$res/$step
-      "$TT_PY" train.py experiment=minilm_sst2 hydra.run.dir="$dir" "${@:3}" "${common[@]}" "${train_args[@]}" \
-        || { echo "run.sh: $step failed; once more without torch.compile (model.compile=null)"
-             "$TT_PY" train.py experiment=minilm_sst2 hydra.run.dir="$dir" "${@:3}" "${common[@]}" "${train_args[@]}" model.compile=null; } ;;
+      eager_on_crash "$step" "$TT_PY" train.py experiment=minilm_sst2 hydra.run.dir="$dir" "${@:3}" "${common[@]}" \
+        "${train_args[@]}" ;;
     accuracy)  # five runs side by side: small models leave the GPU mostly idle
       pids=() rc=0
       for m in full adapter lora prefix; do

@@ -47,6 +47,9 @@ def summary(work: Path) -> dict:
     if (fast := run_summary(res / "fast")) is not None:
         out["fast"] = {**fast, "command_s": (out["steps"]["fast"] or {}).get("seconds")}
     out["accuracy"] = {m: run_summary(res / "accuracy" / m) for m in ACCURACY_RUNS}
+    # runs that run.sh repeated eager after their compiled process died of a signal
+    out["ran_eager"] = {r["run"]: r["signal"] for p in sorted((work / "status").glob("eager-*.json"))
+                        if (r := read(p)) is not None}
     return out
 
 
@@ -66,6 +69,8 @@ def markdown(s: dict) -> str:
     for name, r in s["accuracy"].items():
         lines.append(f"- accuracy {name}: " + ("no results" if r is None else
                      f"{r['validation']}, {r['test_predictions']} test predictions, {r['wall_time_s']:.0f} s"))
+    for name, sig in s.get("ran_eager", {}).items():
+        lines.append(f"- {name} ran eager (model.compile=null): its compiled run died of {sig}")
     return "\n".join(lines) + "\n"
 
 
