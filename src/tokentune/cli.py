@@ -5,6 +5,7 @@ prints in well under the time a torch import takes; each command imports its sta
 """
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any, Callable
 
@@ -85,7 +86,35 @@ def evaluate() -> None:
     _hydra_app("evaluate", _evaluate)
 
 
+# predict's keys whose values are a user's own text: commas, quotes, `=`, `${` are the text's
+FREE_TEXT = ("text", "pair", "question", "context")
+
+
+def hydra_quoted(text: str) -> str:
+    """`text` as a single-quoted value of Hydra's override grammar that parses back to `text`.
+
+    Backslashes are literal there except before a quote or at the end, and OmegaConf reads `${`
+    as an interpolation unless escaped."""
+    text = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text)
+    text = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, text)
+    return "'" + text.replace("'", "\\'") + "'"
+
+
+def quote_free_text(args: list[str]) -> list[str]:
+    """Each `key=value` of FREE_TEXT with its value quoted for Hydra, so that what the user typed
+    is the text (`text="a gripping, funny film"` fails Hydra's grammar otherwise). A value that
+    starts with `[` stays a Hydra list: several texts, or a pair."""
+    quoted = []
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        if eq and key in FREE_TEXT and not value.startswith("["):
+            arg = f"{key}={hydra_quoted(value)}"
+        quoted.append(arg)
+    return quoted
+
+
 def predict() -> None:
+    sys.argv[1:] = quote_free_text(sys.argv[1:])
     _hydra_app("predict", _predict)
 
 

@@ -73,13 +73,15 @@ def compose_predict(*overrides: str):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
+    from tokentune.cli import quote_free_text
     from tokentune.config import CONF_DIR, register_resolvers
 
     register_resolvers()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-            cfg = compose(config_name="predict", overrides=list(overrides), return_hydra_config=True)
+            cfg = compose(config_name="predict", overrides=quote_free_text(list(overrides)),
+                          return_hydra_config=True)
     finally:
         GlobalHydra.instance().clear()
     HydraConfig().set_config(cfg)
@@ -187,9 +189,30 @@ def test_every_input_form_gives_the_same_lines(demo_run, cache_dir, tmp_path):
     assert [r["text"] for r in lines["txt"]] == texts
     assert lines["jsonl"] == lines["stdin"] == lines["text"] == lines["txt"]
     # a single text=, alone in its batch: the same as in a padded batch of two
-    one = json_lines(predict(run_dir, tmp_path / "one", cache_dir, f'text="{texts[2]}"'), tmp_path / "one")
+    one = json_lines(predict(run_dir, tmp_path / "one", cache_dir, f"text={texts[2]}"), tmp_path / "one")
     assert one[0]["text"] == texts[2] and one[0]["label"] == lines["txt"][2]["label"]
     assert one[0]["probabilities"] == pytest.approx(lines["txt"][2]["probabilities"], abs=1e-6)
+
+
+# what a shell hands over for text="...": Hydra's grammar would stop at the comma, the apostrophe,
+# the `=`; OmegaConf would resolve the `${...}`; backslashes before a quote or at the end are escapes
+TYPED = r"""a gripping, funny film -- it's "great" = 10/10 ${oops} C:\path\'s end\\"""
+
+
+def test_free_text_on_the_command_line_is_taken_as_typed(demo_run, cache_dir, tmp_path):
+    run_dir, _ = demo_run
+    out = predict_cli(run_dir, tmp_path / "typed", cache_dir, f"text={TYPED}")
+    assert out.returncode == 0, out.stderr
+    (row,) = json_lines(out.stdout, tmp_path / "typed")
+    assert row["text"] == TYPED
+
+
+@pytest.mark.parametrize("key", ["text", "question", "context"])
+def test_every_free_text_key_parses_back_to_what_was_typed(key):
+    for typed in (TYPED, "", "\\", "x\\'y", "\\${a}", "\\\\${a}", r"tab\there", "'quoted'"):
+        assert compose_predict("ckpt_path=x", f"{key}={typed}")[key] == typed, typed
+    lists = compose_predict("ckpt_path=x", "text=[one, 'two, three']")
+    assert list(lists.text) == ["one", "two, three"]  # a value starting with [ is a Hydra list
 
 
 def test_pairs_through_a_lora_checkpoint(pair_run, cache_dir, tmp_path):

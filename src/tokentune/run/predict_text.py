@@ -1,7 +1,7 @@
 """`tokentune-predict ckpt_path=... text=...|pair=...|input=...`: a checkpoint run over raw text.
 
 One JSON line per example, in input order, on stdout and (written whole) in
-<run dir>/predictions.jsonl:
+the command's own folder's predictions.jsonl (outputs/predict/<time>/):
 
 - classification: {"text": ..., "label": "1", "probabilities": {"0": 0.1, "1": 0.9}}
 - regression:     {"text": ..., "value": 3.2}
