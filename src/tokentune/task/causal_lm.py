@@ -33,9 +33,17 @@ class CausalLM(TaskKind):
 
     # -- data -------------------------------------------------------------------------------
     def read_splits(self, task):
-        from tokentune.data.readers import read_text, split_path
+        from tokentune.data.readers import hub_split, read_text, split_path
 
-        return {"train": read_text(split_path(task, "train"))}
+        path = split_path(task, "train")
+        if path.is_file():
+            return {"train": read_text(path)}
+        if not task.hub_dataset:
+            raise UserError(f"{path}: file not found; put the corpus there, or set task.data_dir "
+                            "(or TOKENTUNE_DATA, the folder above it) to where it is")
+        # the hub's copy, its splits joined in order (splits.train.hub_split) as the one local file
+        ds, where = hub_split(task, "train", path)
+        return {"train": "".join(str(row[task.text_columns[0]]) for row in ds)}
 
     def texts(self, raw):
         return {"train": raw["train"].splitlines()}
