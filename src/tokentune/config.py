@@ -408,8 +408,32 @@ def _devices_per_node(devices: Any) -> int:
                     f"(e.g. trainer.devices=8), got {devices!r}")
 
 
+def resumed_run(ckpt_path: Any) -> Optional[str]:
+    """The run directory a checkpoint in `<run>/checkpoints/` belongs to, else None: a resume
+    continues that run (fit writes there) rather than a new timestamped folder."""
+    from pathlib import Path
+
+    if not ckpt_path:
+        return None
+    ckpt = Path(str(ckpt_path))
+    return str(ckpt.parent.parent) if ckpt.parent.name == "checkpoints" else None
+
+
+def _run_dir(ckpt_path: Any, new: str) -> str:
+    """`${tt.run_dir:${ckpt_path},<new run's folder>}`: hydra.run.dir."""
+    return resumed_run(ckpt_path) or new
+
+
+def _hydra_subdir(ckpt_path: Any) -> Optional[str]:
+    """`${tt.hydra_subdir:${ckpt_path}}`: hydra.output_subdir. A resume writes no .hydra/ of its
+    own: the run's stays as its first fit wrote it, and nothing is written into the run before
+    the checkpoint is checked against the config (fit writes config.yaml once it is)."""
+    return None if resumed_run(ckpt_path) else ".hydra"
+
+
 RESOLVERS = {"tt.package_dir": _package_dir, "tt.sweep_name": _sweep_name,
-             "tt.devices_per_node": _devices_per_node}
+             "tt.devices_per_node": _devices_per_node, "tt.run_dir": _run_dir,
+             "tt.hydra_subdir": _hydra_subdir}
 
 
 def register_resolvers() -> None:

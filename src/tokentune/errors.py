@@ -29,10 +29,11 @@ class Interrupted(Exception):
     message (one line: the step, and the ckpt_path that resumes it) and exit with 128 + the signal
     number, as a shell reports a process the signal ended (143 for SIGTERM, 130 for SIGINT)."""
 
-    def __init__(self, signum: int, step: int, ckpt: "str | None", quiet: bool = False):
+    def __init__(self, signum: int, step: int, ckpt: "str | None", run_dir: str, command: str,
+                 quiet: bool = False):
         self.signum, self.step, self.ckpt = signum, step, ckpt
         self.quiet = quiet  # a DDP rank other than 0: rank 0 says it
         self.exit_code = 128 + int(signum)
-        then = (f"resume with ckpt_path={ckpt}" if ckpt else
+        then = (f"resume with ckpt_path={ckpt}: {command}" if ckpt else
                 "no checkpoint could be written; run it again")
-        super().__init__(f"interrupted at step {step}; {then}")
+        super().__init__(f"interrupted at step {step} of run {run_dir}; {then}")

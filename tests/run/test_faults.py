@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -439,8 +440,13 @@ def test_a_signal_saves_the_step_and_the_resumed_fit_matches_an_uninterrupted_on
     assert done.returncode == status, done.stderr[-3000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("interrupted")]
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
-    step = int(re.fullmatch(rf"interrupted at step (\d+); resume with ckpt_path={re.escape(str(last))}",
-                            lines[0]).group(1))
+    # the run, and the command that resumes it: the same overrides, quoted for the shell, and ckpt_path
+    command = shlex.join(["python", "train.py", *run_overrides(cache_dir, tmp_path / "run"), *SIGNALLED, *extra,
+                          f"ckpt_path={last}"])
+    found = re.fullmatch(rf"interrupted at step (\d+) of run {re.escape(str(last.parent.parent))}; "
+                         rf"resume with ckpt_path={re.escape(str(last))}: (.*)", lines[0])
+    assert found and found.group(2) == command, lines[0]
+    step = int(found.group(1))
     assert 10 < step < 102
     assert torch.load(last, weights_only=True)["global_step"] == step
     assert not temporaries(last.parent)
@@ -454,6 +460,16 @@ def test_a_signal_saves_the_step_and_the_resumed_fit_matches_an_uninterrupted_on
     assert record.weights.keys() == whole_record.weights.keys() and not different, different[:3]
     assert metrics_rows(tmp_path / "run") == whole_rows
     assert resumed["validation"] == whole["validation"]
+
+
+def test_a_resume_continues_its_runs_folder_and_adds_no_hydra_files_to_it(tmp_path):
+    from tokentune.config import compose as compose_train
+
+    run = tmp_path / "outputs" / "demo" / "minilm-full" / "2026-12-01_10-00-00"
+    resumed = compose_train([f"ckpt_path={run}/checkpoints/last.ckpt"], keep_hydra=True).hydra
+    assert (resumed.run.dir, resumed.output_subdir) == (str(run), None)
+    fresh = compose_train(["ckpt_path=elsewhere/last.ckpt"], keep_hydra=True).hydra  # not a run's checkpoint
+    assert fresh.run.dir.startswith("outputs/demo/minilm-full/") and fresh.output_subdir == ".hydra"
 
 
 class SendAt(pl.Callback):

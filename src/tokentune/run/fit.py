@@ -10,7 +10,7 @@ from typing import Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from tokentune.atomic import write_atomic, write_error
-from tokentune.config import TrainConfig, validate
+from tokentune.config import TrainConfig, resumed_run, validate
 from tokentune.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,9 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
         # of another model, method, vocabulary or task, or one trained with other settings (unless
         # resume.allow_changes): before anything is written into the run's directory
         changes = resume_changes(str(ckpt), read_checkpoint(ckpt)["hyper_parameters"]["cfg"], cfg)
-        if ckpt.parent.name == "checkpoints":
+        if resumed_run(ckpt) is not None:
             # a resumed run continues its own directory: best-checkpoint tracking, logs, results
-            run_dir = ckpt.parent.parent
+            run_dir = Path(resumed_run(ckpt))
             cfg.paths.output_dir = str(run_dir)
     if cfg.export:
         check_model_dir(run_dir / "model")

@@ -31,6 +31,7 @@ atomic writer, and requeues the job.
 from __future__ import annotations
 
 import math
+import shlex
 import signal
 import threading
 from collections.abc import Mapping
@@ -196,6 +197,7 @@ class Interruption(pl.Callback):
         step = self.saved_step if self.saved_step is not None else trainer.global_step
         ckpt = self.path if self.saved_step is not None or self.path.is_file() else None
         return Interrupted(self.signum or signal.SIGTERM, step, None if ckpt is None else str(ckpt),
+                           str(self.path.parent.parent), resume_command(self.path),
                            quiet=not trainer.is_global_zero)
 
     def after_fit(self, trainer: pl.Trainer) -> None:
@@ -215,3 +217,12 @@ class Interruption(pl.Callback):
         if signum is not None:
             self._stop_on(trainer, signum)
             raise self.stopped(trainer)
+
+
+def resume_command(ckpt: Path) -> str:
+    """The shell command that resumes this run: its own overrides, quoted, and ckpt_path."""
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ["<same overrides>"]
+    kept = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != "ckpt_path"]
+    return " ".join(["python train.py", *map(shlex.quote, kept), shlex.quote(f"ckpt_path={ckpt}")])
