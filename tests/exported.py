@@ -63,9 +63,9 @@ def checkpoint_model(ckpt_path, cache_dir, out_dir):
     """The run's module with the checkpoint's weights, as tokentune-evaluate rebuilds it."""
     from omegaconf import OmegaConf
 
-    from tokentune.run.evaluate import _restore, load_weights
+    from tokentune.run.restore import load_weights, restore
 
     cfg = OmegaConf.create({"ckpt_path": str(ckpt_path), "data_dir": None, "accelerator": "cpu",
                             "paths": {"cache_dir": str(cache_dir), "output_dir": str(out_dir)}})
-    _, dm, module, trainer = _restore(cfg)
-    return load_weights(ckpt_path, dm, module, trainer)
+    _, _, module, trainer = restore(cfg)
+    return load_weights(ckpt_path, module, trainer)

@@ -16,8 +16,9 @@ Both variants are tokentune's own code end to end: `TaskDataModule` with `task=s
 `tokenizer=pretrained` (the original) or `tokenizer=trim` (cut to the tokens the task's text
 produces; exact there), `TaskModule.configure_model` (random init from the seed, then the
 trimmed copy's embedding rows copied by `vocab.induction`), `TaskModule.forward`,
-`configure_optimizers` (AdamW + linear schedule) and `configure_gradient_clipping`. Only the
-loop is the script's, so that the two models can train in the same process, interleaved.
+`optimization` (AdamW + linear schedule, what `configure_optimizers` returns) and
+`configure_gradient_clipping`. Only the loop is the script's, so that the two models can train in
+the same process, interleaved.
 
 Step time: both models train in this process, in rounds: each round runs a window of `--window`
 steps of one model, then of the other, the order alternating (A B, B A, ...) so that the
@@ -43,7 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,27 +121,18 @@ def build_original(args) -> dict:
             "corpus_chars": info.corpus_chars, "sources": sources, "spec": spec}
 
 
-class StandIn(types.SimpleNamespace):
-    """What TaskModule.configure_model / configure_optimizers read from their Lightning trainer."""
-
-
 def build_variant(args, variant: str, original_dir: str, device, total_steps: int):
     """(module, datamodule, optimizer, scheduler) as tokentune's fit would set them up."""
-    import torch
-
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
 
     cfg = compose_cfg(args, variant, original_dir)
     dm = TaskDataModule(cfg)
     dm.load()
-    module = TaskModule(cfg)
-    module.trainer = StandIn(datamodule=dm, precision=cfg.trainer.precision,
-                             estimated_stepping_batches=total_steps,
-                             strategy=StandIn(root_device=torch.device(device)))
+    module = TaskModule(cfg, tokenizer=dm.tokenizer, base_tokenizer=dm.base_tokenizer, device=device)
     module.configure_model()
     module.to(device)
-    opt = module.configure_optimizers()
+    opt = module.optimization(total_steps, cfg.trainer.precision)
     return module, dm, opt["optimizer"], opt["lr_scheduler"]["scheduler"]
 
 

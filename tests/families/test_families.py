@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import pytorch_lightning as pl
@@ -150,8 +149,7 @@ def test_trains_a_few_steps(trained):
 
 
 def test_the_peft_checkpoint_holds_only_what_trained_and_rebuilds_the_run(trained):
-    from tokentune.model.module import TaskModule
-    from tokentune.run.evaluate import load_weights
+    from tokentune.run.restore import load_weights
 
     name, dcfg, results, _ = trained
     fam, cfg = get_family(name), validate(dcfg)
@@ -165,13 +163,11 @@ def test_the_peft_checkpoint_holds_only_what_trained_and_rebuilds_the_run(traine
     dm = prepared(cfg)
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                          default_root_dir=cfg.paths.output_dir)
-    rebuilt = trainer.validate(load_weights(results["best_checkpoint"], dm, TaskModule(cfg), trainer),
+    rebuilt = trainer.validate(load_weights(results["best_checkpoint"], module_for(cfg, dm), trainer),
                                datamodule=dm, verbose=False)[0]
     assert rebuilt == pytest.approx(results["validation"], rel=1e-6, abs=1e-7)
-    untrained = TaskModule(cfg)
-    untrained.trainer = SimpleNamespace(datamodule=dm, strategy=trainer.strategy)
+    untrained = module_for(cfg, dm)
     untrained.configure_model()
-    untrained.trainer = None
     fresh = trainer.validate(untrained, datamodule=dm, verbose=False)[0]
     assert fresh["val/loss"] != pytest.approx(results["validation"]["val/loss"], rel=1e-6)
 
@@ -188,16 +184,12 @@ def _takes(name: str, method: str) -> bool:
 def test_every_method_it_takes_is_wired_into_the_forward_pass(cache_dir, tmp_path, name, method):
     """One step on what the method trains, the task head held still, changes the logits; what it
     freezes stays as it was."""
-    from tokentune.model.module import TaskModule
-
     fam = get_family(name)
     houlsby = ("finetune.placement=houlsby",) if method == "adapter" else ()
     cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", f"finetune={method}", *houlsby))
     dm = prepared(cfg)
-    module = TaskModule(cfg)
-    module.trainer = SimpleNamespace(datamodule=dm)
+    module = module_for(cfg, dm)
     module.configure_model()
-    module.trainer = None
     model = module.model.eval()  # no dropout: the logits change only through the step
     if method == "adapter":  # houlsby: one after attention, one after the feed-forward, per block
         from tokentune.finetune.adapter.layer import AdapterLayer
@@ -223,6 +215,13 @@ def test_every_method_it_takes_is_wired_into_the_forward_pass(cache_dir, tmp_pat
     for n, p in model.named_parameters():
         if n in frozen:
             assert torch.equal(p, frozen[n]), f"{name} {method}: frozen {n} moved"
+
+
+def module_for(cfg, dm):
+    """The run's module, untrained, on the CPU, with the datamodule's vocabulary."""
+    from tokentune.model.module import TaskModule
+
+    return TaskModule(cfg, tokenizer=dm.tokenizer, base_tokenizer=dm.base_tokenizer, device="cpu")
 
 
 def prepared(cfg):
@@ -327,7 +326,6 @@ def test_packed_batches_compute_what_padded_ones_do(cache_dir, tmp_path, name, a
 @pytest.mark.parametrize("name", NAMES)
 def test_loads_in_the_dtype_asked_and_keeps_what_trains_in_float32(cache_dir, tmp_path, name):
     from tokentune.model.backbone import load_backbone
-    from tokentune.model.module import TaskModule
 
     cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo"))
     assert cfg.model.dtype == "float32"  # the default: fp32 master weights
@@ -339,10 +337,8 @@ def test_loads_in_the_dtype_asked_and_keeps_what_trains_in_float32(cache_dir, tm
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     # bf16-mixed: the frozen base stays bf16, what trains (LoRA, the head) is fp32 master weights
     dm = prepared(cfg)
-    module = TaskModule(cfg)
-    module.trainer = SimpleNamespace(datamodule=dm)
+    module = module_for(cfg, dm)
     module.configure_model()
-    module.trainer = None
     trained = {p.dtype for p in module.model.parameters() if p.requires_grad}
     frozen = {p.dtype for p in module.model.parameters() if not p.requires_grad}
     assert (trained, frozen) == ({torch.float32}, {torch.bfloat16})

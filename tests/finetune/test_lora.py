@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
 import peft
 import pytest
@@ -149,3 +151,83 @@ def test_an_init_not_offered_is_refused_in_one_line():
     with pytest.raises(ConfigError, match=r"^finetune.init: orthogonal initialisation needs an even finetune.r"):
         apply({"method": "lora", "init": "orthogonal", "r": 3}, SETUPS["bert-cls"][2](), family="bert",
               task_kind="classification")
+
+
+OLD = Path(__file__).parent / "data" / "before_registry"  # LoRA checkpoints with trained deltas (|B| ~ 0.1)
+
+
+def _restore_cfg(ckpt: Path, tmp_path: Path, **extra):
+    from omegaconf import OmegaConf
+
+    import tokentune
+
+    return OmegaConf.create({"ckpt_path": str(ckpt), "data_dir": str(Path(tokentune.__file__).parent / "data" / "demo"),
+                             "accelerator": "cpu", "paths": {"cache_dir": str(tmp_path / "cache"),
+                                                             "output_dir": str(tmp_path / "out")}, **extra})
+
+
+def _with_merge(ckpt: Path, merge: bool, folder: Path) -> Path:
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["hyper_parameters"]["cfg"]["finetune"]["merge_for_inference"] = merge
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, folder / ckpt.name)
+    return folder / ckpt.name
+
+
+@pytest.mark.parametrize("name", ["bert_tiny-lora", "gpt2_tiny-lora"])
+def test_evaluate_and_predict_run_the_merged_weights_with_the_unmerged_logits(tmp_path, name):
+    from tokentune.data.batching import collate
+    from tokentune.run.restore import inference_weights, load_weights, restore
+
+    ckpt = OLD / f"{name}.ckpt"
+    cfg = _restore_cfg(ckpt, tmp_path)
+    _, dm, module, trainer = restore(cfg)
+    unmerged = load_weights(ckpt, module, trainer)
+    rows = collate([dm.splits["validation"][i] for i in range(8)], pad_id=dm.tokenizer.pad_token_id)
+    with torch.no_grad():
+        want = unmerged(rows).logits
+        with unmerged.model.disable_adapter():
+            base = unmerged(rows).logits
+    assert (want - base).abs().max() > 1e-2  # the deltas move the logits: merging them is no no-op
+
+    _, _, module, trainer = restore(cfg)
+    merged = inference_weights(ckpt, module, trainer)
+    assert not isinstance(merged.model, peft.PeftModel) and not merged.model.training
+    assert not any("lora_" in n for n, _ in merged.model.named_parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(merged(rows).logits, want, rtol=0, atol=1e-5)
+
+    kept = _with_merge(ckpt, False, tmp_path / "unmerged")  # finetune.merge_for_inference=false
+    _, _, module, trainer = restore(_restore_cfg(kept, tmp_path))
+    assert isinstance(inference_weights(kept, module, trainer).model, peft.PeftModel)
+
+
+def test_evaluate_and_predict_go_through_the_merged_model(tmp_path, monkeypatch):
+    """tokentune-evaluate's metrics and tokentune-predict's outputs (split and raw text) come from
+    the merged model, and equal the unmerged model's."""
+    from tokentune.run.evaluate import evaluate, predict
+
+    lora = get_method("lora")
+    ran: list[str] = []
+    real = lora.for_inference
+
+    def spy(cfg, model):
+        out = real(cfg, model)
+        ran.append(type(out).__name__)
+        return out
+
+    monkeypatch.setattr(lora, "for_inference", spy)
+    outputs = {}
+    for merge in (True, False):
+        ckpt = _with_merge(OLD / "bert_tiny-lora.ckpt", merge, tmp_path / str(merge))
+        run = tmp_path / f"run-{merge}"
+        metrics = evaluate(_restore_cfg(ckpt, run, split="validation"))["metrics"]
+        tsv = predict(_restore_cfg(ckpt, run, split="validation")).read_text()
+        text = predict(_restore_cfg(ckpt, run, split=None, text="a gripping, funny film", batch_size=32,
+                                    max_new_tokens=32)).read_text()
+        outputs[merge] = metrics, tsv, text
+    assert ran == ["BertForSequenceClassification"] * 3 + ["PeftModelForSequenceClassification"] * 3
+    (metrics, tsv, text), (metrics_unmerged, tsv_unmerged, text_unmerged) = outputs[True], outputs[False]
+    assert metrics == pytest.approx(metrics_unmerged, rel=0, abs=1e-5) and tsv == tsv_unmerged
+    probabilities = [json.loads(t)["probabilities"] for t in (text, text_unmerged)]
+    assert probabilities[0] == pytest.approx(probabilities[1], rel=0, abs=1e-5)

@@ -20,7 +20,7 @@ def test_a_checkpoint_from_before_the_registry_restores_to_its_logits(tmp_path, 
     from tokentune.data.batching import collate
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
-    from tokentune.run.evaluate import load_weights
+    from tokentune.run.restore import load_weights
 
     saved = torch.load(DATA / f"{name}.ckpt", weights_only=True)["hyper_parameters"]["cfg"]
     # the machine's paths, as tokentune-evaluate replaces them; the method's settings stay as saved
@@ -30,7 +30,9 @@ def test_a_checkpoint_from_before_the_registry_restores_to_its_logits(tmp_path, 
     dm = TaskDataModule(cfg)
     dm.prepare_data()
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
-    module = load_weights(DATA / f"{name}.ckpt", dm, TaskModule(cfg), trainer)
+    module = TaskModule(cfg, tokenizer=dm.tokenizer, base_tokenizer=dm.base_tokenizer,
+                        device=trainer.strategy.root_device)
+    module = load_weights(DATA / f"{name}.ckpt", module, trainer)
     batch = collate([dm.splits["validation"][i] for i in range(8)], pad_id=dm.tokenizer.pad_token_id)
     with torch.no_grad():
         logits = module(batch).logits

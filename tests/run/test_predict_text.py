@@ -331,11 +331,11 @@ def _bad_input(request, tmp_path, case: str):
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_stops_before_the_model_with_its_message(request, cache_dir, tmp_path, monkeypatch,
                                                             case):
-    import tokentune.run.evaluate as evaluate
+    import tokentune.run.predict_text as predict_text
 
     run_dir, overrides, stdin, message = _bad_input(request, tmp_path, case)
     built = []
-    monkeypatch.setattr(evaluate, "_restore", lambda cfg: built.append(cfg))  # data and model
+    monkeypatch.setattr(predict_text, "restore", lambda cfg: built.append(cfg))  # data and model
     with pytest.raises(UserError) as err:
         predict(run_dir, tmp_path / "out", cache_dir, *overrides, stdin=stdin)
     assert str(err.value) == message

@@ -288,14 +288,12 @@ def test_sst2_minilm_trim(build, minilm, tmp_path):
 
 @pytest.mark.parametrize("finetune, trains", [("lora", False), ("full", True)])
 def test_trimmed_rows_train_only_when_the_whole_model_does(compose, wordpiece, minilm, finetune, trains):
-    from types import SimpleNamespace
-
     from tokentune.config import validate
     from tokentune.model.module import TaskModule
 
     tok, _ = wordpiece
-    module = TaskModule(validate(compose("model=bert_tiny", "tokenizer=trim", f"finetune={finetune}")))
-    module._trainer = SimpleNamespace(datamodule=SimpleNamespace(tokenizer=tok, base_tokenizer=minilm))
+    module = TaskModule(validate(compose("model=bert_tiny", "tokenizer=trim", f"finetune={finetune}")),
+                        tokenizer=tok, base_tokenizer=minilm, device="cpu")
     module.configure_model()
     rows = module.model.get_input_embeddings().weight
     assert rows.shape[0] == len(tok) and rows.requires_grad is trains

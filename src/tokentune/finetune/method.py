@@ -70,6 +70,12 @@ class Method:
         (destructive: pass a copy), or None where they cannot be folded."""
         return None
 
+    def for_inference(self, cfg: Any, model: "nn.Module") -> "nn.Module":
+        """The model tokentune-evaluate and tokentune-predict run, given the trained one: `model`
+        itself, or a model with the same outputs that costs less per batch. `cfg` is the method's
+        schema object."""
+        return model
+
     # -- checkpoints ------------------------------------------------------------------------------
     def checkpoint_state(self, model: "nn.Module") -> dict:
         """What a checkpoint holds of `model` (unless whole_model_checkpoint), keyed by parameter name."""

@@ -24,9 +24,16 @@ log = logging.getLogger(__name__)
 
 
 class TaskModule(pl.LightningModule):
-    def __init__(self, cfg: TrainConfig):
+    """`tokenizer` is the run's vocabulary and `base_tokenizer` the backbone's own (the same object
+    unless the run builds, extends or trims one: `TaskDataModule.tokenizer` and `.base_tokenizer`);
+    `device` is the one the model will run on (`trainer.strategy.root_device`), which
+    `configure_model` needs before Lightning moves the module there."""
+
+    def __init__(self, cfg: TrainConfig, *, tokenizer, base_tokenizer, device: torch.device | str):
         super().__init__()
         self.cfg = cfg
+        self.tokenizer, self.base_tokenizer = tokenizer, base_tokenizer
+        self.target_device = torch.device(device)
         self.kind = get_kind(cfg.task.kind)
         self.method = get_method(cfg.finetune.method)
         self.save_hyperparameters({"cfg": asdict(cfg)})
@@ -49,8 +56,7 @@ class TaskModule(pl.LightningModule):
         from tokentune.finetune.report import format_parameter_report, parameter_report
         from tokentune.model.backbone import load_backbone
 
-        dm = self.trainer.datamodule
-        tok, base = dm.tokenizer, dm.base_tokenizer
+        tok, base = self.tokenizer, self.base_tokenizer
         model = load_backbone(self.cfg.model, self.cfg.task, pad_token_id=base.pad_token_id,
                                seed=self.cfg.seed)
         new_vocab = tok is not base
@@ -81,7 +87,7 @@ class TaskModule(pl.LightningModule):
 
             compile_blocks(self.model, self.cfg.model.compile, family=self.cfg.model.family,
                            method=self.cfg.finetune.method, widths=fixed_widths(self.cfg),
-                           device=self.trainer.strategy.root_device)
+                           device=self.target_device)
 
     def forward(self, batch: dict[str, torch.Tensor]):
         if self.cfg.model.compile == "reduce-overhead":
@@ -142,6 +148,11 @@ class TaskModule(pl.LightningModule):
 
     # -- optimisation ----------------------------------------------------------------------
     def configure_optimizers(self):
+        return self.optimization(int(self.trainer.estimated_stepping_batches), self.trainer.precision)
+
+    def optimization(self, total_steps: int, precision: str) -> dict:
+        """AdamW and the learning-rate schedule over `total_steps` optimizer steps, under the
+        trainer's `precision`, as Lightning's configure_optimizers returns them."""
         from transformers import get_scheduler
 
         opt = self.cfg.optimizer
@@ -151,12 +162,11 @@ class TaskModule(pl.LightningModule):
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
         # fused AdamW: one kernel for all parameters. Not under fp16's GradScaler, whose scaled
         # gradients the fused step unscales only inside itself, after clipping would have run
-        fused = self.device.type == "cuda" and self.trainer.precision != "16-mixed"
+        fused = self.device.type == "cuda" and precision != "16-mixed"
         optimizer = torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps, fused=fused)
-        total = int(self.trainer.estimated_stepping_batches)
         name = "constant_with_warmup" if opt.scheduler == "constant" else opt.scheduler
-        scheduler = get_scheduler(name, optimizer, num_warmup_steps=int(opt.warmup_ratio * total),
-                                  num_training_steps=total)
+        scheduler = get_scheduler(name, optimizer, num_warmup_steps=int(opt.warmup_ratio * total_steps),
+                                  num_training_steps=total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):

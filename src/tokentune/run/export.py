@@ -190,13 +190,13 @@ def _rebuild(manifest: dict) -> torch.nn.Module:
 def export_checkpoint(cfg) -> Path:
     """`tokentune-export ckpt_path=... out=...`: any checkpoint's weights as such a folder, with
     the card when the run's results.json is beside its checkpoints/ folder."""
-    from tokentune.run.evaluate import _restore, load_weights
     from tokentune.run.model_card import write_model_card
+    from tokentune.run.restore import load_weights, restore
 
     overwrite = bool(cfg.get("overwrite", False))
     check_target(cfg.out, overwrite)  # before the model is built: a refusal takes a second
-    train_cfg, dm, module, trainer = _restore(cfg)
-    module = load_weights(cfg.ckpt_path, dm, module, trainer)
+    train_cfg, dm, module, trainer = restore(cfg)
+    module = load_weights(cfg.ckpt_path, module, trainer)
     out = export_model(module.model, dm.tokenizer, train_cfg, Path(cfg.out), overwrite=overwrite)
     results = Path(cfg.ckpt_path).resolve().parent.parent / "results.json"
     if results.is_file():

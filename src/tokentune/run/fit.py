@@ -98,7 +98,8 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     dm = TaskDataModule(cfg)
     dm.prepare_data()  # every row checked before a model is loaded
     vocab = report_vocabulary(dm, backbone_config, run_dir) if writer else {}
-    module = TaskModule(cfg)
+    module = TaskModule(cfg, tokenizer=dm.tokenizer, base_tokenizer=dm.base_tokenizer,
+                        device=trainer.strategy.root_device)
     with tracking(trainer.loggers), interruption.handling(trainer):
         # weights_only: checkpoints are data (see tokentune.run.checkpoint_file), also those we wrote
         trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)

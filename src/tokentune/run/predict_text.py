@@ -27,7 +27,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from tokentune.errors import ConfigError, UserError
-from tokentune.run.evaluate import _restore, load_weights
+from tokentune.run.restore import inference_weights, restore
 from tokentune.task import get_kind
 
 Texts = tuple[str, ...]  # (text_a,) or (text_a, text_b)
@@ -58,8 +58,8 @@ def predict_text(cfg: DictConfig) -> Path:
     train_cfg: TrainConfig = from_dict(read_checkpoint(cfg.ckpt_path)["hyper_parameters"]["cfg"])
     examples = read_examples(cfg, train_cfg.task)
 
-    train_cfg, dm, module, trainer = _restore(cfg)
-    model = load_weights(cfg.ckpt_path, dm, module, trainer)
+    train_cfg, dm, module, trainer = restore(cfg)
+    model = inference_weights(cfg.ckpt_path, module, trainer)
     rows = get_kind(train_cfg.task.kind).predict_text(cfg, train_cfg, dm, model, trainer, examples)
 
     from tokentune.atomic import json_text, write_atomic

@@ -189,7 +189,9 @@ def test_evaluation_reads_nothing_back_from_the_device_until_the_epoch_ends(qa_r
         def on_validation_epoch_end(self, trainer, module):
             log.step = -2
 
-    dm, module = TaskDataModule(cfg), TaskModule(cfg)
+    dm = TaskDataModule(cfg)
+    dm.prepare_data()
+    module = TaskModule(cfg, tokenizer=dm.tokenizer, base_tokenizer=dm.base_tokenizer, device="cpu")
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, callbacks=[Mark()])
     with record_host_syncs() as log:
         metrics = trainer.validate(module, datamodule=dm, ckpt_path=f"{run_dir}/checkpoints/best.ckpt",

@@ -25,7 +25,9 @@ class LoraConfig:
     `use_dora`: weight-decomposed LoRA (Liu et al. 2024), a trained magnitude per output feature;
     `use_rslora`: the update scaled by alpha/sqrt(r) rather than alpha/r (Kalajdzievski 2023);
     `init`: one of LORA_INITS.
-    `merge_for_inference`: evaluate/predict on merged weights (the exported model is always merged).
+    `merge_for_inference`: tokentune-evaluate and tokentune-predict run the model with the LoRA
+    deltas merged into the base weights (the same logits to float rounding, without the low-rank
+    products); the exported model is always merged.
     """
 
     method: str = "lora"

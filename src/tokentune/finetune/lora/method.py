@@ -15,5 +15,9 @@ class Lora(MergeablePeftMethod):
 
         return build_lora(model, cfg, family, kind)
 
+    def for_inference(self, cfg, model):
+        # merged, each adapted layer is one matrix product again, not three
+        return self.merged(model) if cfg.merge_for_inference else model
+
     def owns_parameter(self, parts):
         return any(p.startswith("lora_") for p in parts)  # lora_A, lora_B, DoRA's lora_magnitude_vector
