@@ -7,7 +7,9 @@ DataModule's state), which logged rows a resumed fit keeps (run/resume.py), watc
 """
 from __future__ import annotations
 
+import logging
 import subprocess
+import warnings
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,6 +17,18 @@ from lightning_fabric.utilities.distributed import _set_num_threads_if_needed
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+# Lightning 2.6's own pytree helper calls an API torch 2.13 deprecated, at every step's output:
+# a warning about Lightning's code, which nothing in a user's run can change.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+def quiet_info() -> None:
+    """Lightning's INFO lines (the accelerators it found, an advertisement for its cloud logger,
+    "Trainer.fit stopped", which checkpoint it restores) say nothing tokentune's own do not. Set
+    before each Trainer is made, not in the logging config: importing Lightning resets its
+    logger to INFO, after Hydra has configured logging."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
 
 
 def batches_done(trainer: pl.Trainer) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import warnings
 from functools import partial
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,10 @@ from torch.utils.data import DataLoader
 
 from tokentune.compat.lightning import batches_done
 from tokentune.config import TrainConfig
+
+# Lightning cannot see that a custom batch sampler returns every row for prediction; ours does,
+# once each and in order when not grouping by length (tests/data/test_batching.py)
+warnings.filterwarnings("ignore", message="You are using a custom batch sampler `LengthGroupedBatchSampler` for prediction")
 from tokentune.data.batching import EpochOrder, LengthGroupedBatchSampler, collate
 from tokentune.data.packing import pack
 from tokentune.data.encode import EncodedSplit, TensorCache, fingerprint, task_fingerprint, tokenizer_fingerprint

@@ -84,7 +84,12 @@ def _write(model: torch.nn.Module, tokenizer, cfg: TrainConfig, folder: Path) ->
     from tokentune.finetune import get_method
     from tokentune.finetune.method import Export
 
+    from transformers.utils import logging as hf_logging
+
     export = Export(plain=lambda: plain_model(model, cfg), own_vocabulary=_own_vocabulary(cfg))
+    # transformers draws a "Writing model shards" bar for a one-shard folder written in a blink;
+    # the run's own progress bar and its closing line are what a user watches
+    hf_logging.disable_progress_bar()
     get_method(cfg.finetune.method).write_export(model, folder, export)
     tokenizer.save_pretrained(folder)
     (folder / MANIFEST).write_text(json_text(_manifest(model, cfg), indent=1, default=str) + "\n")

@@ -3,11 +3,19 @@ tokentune-predict, tokentune-export): the run's config, its data, the module and
 trainer."""
 from __future__ import annotations
 
+import warnings
+
 from omegaconf import DictConfig
 
 from tokentune.config import TrainConfig, from_dict
 from tokentune.errors import UserError
 from tokentune.task import get_kind
+
+# Evaluate and predict take a checkpoint's weights into a trainer of their own, whose callbacks
+# are not the fit's and whose folder is not the run's; Lightning warns about both, though neither
+# the fit's callbacks' states nor their folder matter to one pass over a split.
+warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks used to create")
+warnings.filterwarnings("ignore", message="The dirpath has changed from")
 
 
 def restore(cfg: DictConfig):
@@ -32,8 +40,11 @@ def restore(cfg: DictConfig):
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
 
+    from tokentune.compat.lightning import quiet_info
+
     dm = TaskDataModule(train_cfg)
     dm.prepare_data()
+    quiet_info()
     trainer = pl.Trainer(accelerator=cfg.accelerator, devices=1, logger=False,
                          precision=train_cfg.trainer.precision if cfg.accelerator != "cpu" else "32-true",
                          enable_progress_bar=True, default_root_dir=cfg.paths.output_dir)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning import callbacks as cb
 
+from tokentune.compat import lightning as compat
 from tokentune.config import TrainConfig
 from tokentune.errors import UserError
 from tokentune.model.metrics import higher_is_better
@@ -66,6 +67,7 @@ def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
 
 
 def build_trainer(cfg: TrainConfig, run_dir: Path, extra_callbacks: list[pl.Callback] = ()) -> pl.Trainer:
+    compat.quiet_info()
     kwargs = dataclasses.asdict(cfg.trainer)
     del kwargs["ddp_timeout_s"]  # inside the strategy object
     kwargs["strategy"] = build_strategy(cfg.trainer, cfg.model.family)
