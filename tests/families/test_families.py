@@ -225,6 +225,46 @@ def test_every_method_it_takes_is_wired_into_the_forward_pass(cache_dir, tmp_pat
             assert torch.equal(p, frozen[n]), f"{name} {method}: frozen {n} moved"
 
 
+def decays(model: torch.nn.Module, name: str) -> bool:
+    """The rule of BERT's optimizer, by what a parameter is rather than its shape: no weight decay
+    on biases and on the gains of normalisation layers (LayerNorm, RMSNorm), decay on the rest."""
+    owner, _, leaf = name.rpartition(".")
+    return leaf != "bias" and "Norm" not in type(model.get_submodule(owner)).__name__
+
+
+# every family in full (each weight of its own layers trains), and every method on one family
+# (the weights each method adds)
+GROUPED = [(n, "full") for n in NAMES] + [("bert", m) for m in METHODS if m != "full"]
+
+
+@pytest.mark.parametrize("name, method", GROUPED)
+def test_the_optimizer_decays_weights_but_not_biases_or_norms(cache_dir, tmp_path, name, method):
+    from tokentune.model.module import TaskModule
+    from tokentune.model.tokenizer import load_base_tokenizer
+
+    cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", f"finetune={method}",
+                           "optimizer.weight_decay=0.03"))
+    tokenizer = load_base_tokenizer(cfg.model)
+    module = TaskModule(cfg)
+    module.trainer = SimpleNamespace(datamodule=SimpleNamespace(tokenizer=tokenizer, base_tokenizer=tokenizer))
+    module.configure_model()
+    module.trainer = SimpleNamespace(estimated_stepping_batches=10, precision="32-true")
+    groups = module.configure_optimizers()["optimizer"].param_groups
+    module.trainer = None
+    model = module.model
+    named = {id(p): n for n, p in model.named_parameters()}
+    got = [(g["weight_decay"], sorted(named[id(p)] for p in g["params"])) for g in groups]
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert got == [(0.03, sorted(n for n in trainable if decays(model, n))),
+                   (0.0, sorted(n for n in trainable if not decays(model, n)))]
+    assert got[0][1] and got[1][1]
+    if (name, method) == ("bert", "lora"):  # the rule spelled out once: LoRA's matrices and the head's weight decay
+        assert got[1][1] == ["base_model.model.classifier.modules_to_save.default.bias"]
+        assert [n.split(".")[-3] for n in got[0][1]] == ["lora_A", "lora_B"] * 4 + ["modules_to_save"]
+    if method == "full":  # every family normalises: its gains are in the group without decay
+        assert any(n.endswith(".weight") for n in got[1][1])
+
+
 def prepared(cfg):
     """The task's datamodule, read, tokenized and ready to serve."""
     from tokentune.data.datamodule import TaskDataModule
