@@ -1,4 +1,5 @@
 """The LightningDataModule: the tokenized-data cache (key, reuse, rebuild) and its own loaders."""
+import dataclasses
 import logging
 import shutil
 from pathlib import Path
@@ -10,6 +11,7 @@ from conftest import run_overrides
 from tokentune.config import compose, validate
 from tokentune.data import datamodule, encode
 from tokentune.data.datamodule import TaskDataModule
+from tokentune.task import KINDS
 
 DEMO = Path(datamodule.__file__).parent / "demo"
 
@@ -101,6 +103,87 @@ def test_an_unreadable_cache_file_is_tokenized_again_and_replaced(tmp_path, capl
         assert same_tensors(again.splits[split].tensors, first.splits[split].tensors)
         assert same_tensors(torch.load(path, weights_only=True), first.splits[split].tensors)
     assert cached(cache) == sorted([train.name, dev.name])  # no temporary file left behind
+
+
+# Every component of a tokenized split's cache key, changed alone (datamodule.load: the fields of
+# task_fingerprint, the tokenizer, data.max_length; the rows each kind hashes; extractive QA's
+# windowing). The rows are read once and handed back as they were (but for "rows"), so a miss
+# is the key's doing, whatever the change would do to reading.
+DEMO_KEY = {
+    "kind": ("task.kind=regression", "task.metrics=[pearson]", "task.monitor=pearson"),
+    "format": ("task.format=csv",),
+    "header": ("task.header=false",),
+    "column_names": ("task.column_names=[sentence,label]",),
+    "text_columns": ("task.text_columns=[sentence,label]",),
+    "label_column": ("task.label_column=target",),
+    "labels": ('task.labels=["1","0"]',),
+    "index_column": ("task.index_column=id",),
+    "skip_malformed_rows": ("task.skip_malformed_rows=true",),
+    "validation_fraction": ("task.validation_fraction=0.2",),
+    "block_size": ("task.block_size=64",),
+    "tag_scheme": ("task.tag_scheme=BIOES",),
+    "tag_column": ("task.tag_column=0",),
+    "label_all_subtokens": ("task.label_all_subtokens=true",),
+    "tokenizer": ("model=gpt2_tiny",),
+    "max_length": ("data.max_length=16",),
+    "rows": (),  # one validation row edited: that split alone is tokenized again
+}
+QA_KEY = {"doc_stride": ("task.doc_stride=8",), "version_2": ("task.version_2=true",)}
+# TaskConfig's fields outside the key: where the rows come from (the rows themselves are in the
+# key), or what acts only after encoding
+OUTSIDE = {"name", "data_dir", "splits", "hub_dataset", "hub_subset", "metrics", "monitor", "max_answer_length",
+           "n_best", "null_threshold"}
+
+
+def cache_files(cache: Path) -> list[str]:
+    return sorted(str(p.relative_to(cache)) for p in (cache / "data").rglob("*.pt"))
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    """{"demo" / "qa": (overrides, cache, its files, the rows read)}: each base config loaded once
+    into its own cache, and loaded again there without tokenizing anything (a hit)."""
+    from task.extractive_qa.synthetic import overrides, task_folder
+
+    bases = {"demo": [], "qa": overrides(task_folder(tmp_path_factory.mktemp("qa"), train=8, validation=4))}
+    out = {}
+    for name, base in bases.items():
+        cache = tmp_path_factory.mktemp(f"{name}-cache")
+        first = loaded(cache, *base)
+        files = cache_files(cache)
+        assert [f.split("/")[-1].split("-")[0] for f in files] == ["train", "validation"]
+        loaded(cache, *base)
+        assert cache_files(cache) == files  # unchanged: a hit
+        out[name] = base, cache, files, first.kind.read_splits(first.cfg.task)
+    return out
+
+
+def test_every_task_field_is_in_the_cache_key_or_known_not_to_change_the_tokens(tmp_path):
+    from dataclasses import fields
+
+    from tokentune.config import TaskConfig
+
+    keyed = set(encode.task_fingerprint(validate(compose(run_overrides(tmp_path, tmp_path))).task))
+    assert keyed == set(DEMO_KEY) - {"tokenizer", "max_length", "rows"}, "give each new key field a case"
+    assert {f.name for f in fields(TaskConfig)} == keyed | set(QA_KEY) | OUTSIDE
+
+
+@pytest.mark.parametrize("component", [*DEMO_KEY, *QA_KEY])
+def test_each_component_of_the_cache_key_alone_misses_the_cache(keyed, monkeypatch, component):
+    base, cache, files, raw = keyed["qa" if component in QA_KEY else "demo"]
+    if component == "rows":
+        edited = list(raw["validation"])
+        edited[0] = dataclasses.replace(edited[0], text_a="An entirely new sentence.")
+        raw = {**raw, "validation": edited}
+    for kind in {type(k) for k in KINDS.values()}:
+        monkeypatch.setattr(kind, "read_splits", lambda self, task: raw)
+    loaded(cache, *base, *{**DEMO_KEY, **QA_KEY}[component])
+    new = sorted(set(cache_files(cache)) - set(files))
+    # the files earlier cases wrote stay: each case's own are those of a key no other case has
+    mine = [f for f in new if f not in keyed.setdefault("seen", set())]
+    keyed["seen"].update(new)
+    assert [f.split("/")[-1].split("-")[0] for f in mine] == (["validation"] if component == "rows"
+                                                              else ["train", "validation"]), component
 
 
 # -- the datamodule's own loaders: workers and pinned memory ----------------------------------

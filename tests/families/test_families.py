@@ -75,6 +75,77 @@ def test_blocks_are_the_transformer_blocks_fsdp_shards(cache_dir, tmp_path, name
     assert {type(b).__name__ for b in blocks} <= {p.rpartition(".")[2] for p in FAMILIES[name].fsdp_units}
 
 
+# What each method does to a family's model when its config names no modules: the modules LoRA
+# wraps (finetune.target_modules=null), IA3 rescales and the houlsby adapters wrap, per block ({i}),
+# from the model's root. A new family adds its row.
+DEFAULTS = {
+    "bert": {"lora": ["bert.encoder.layer.{i}.attention.self.query", "bert.encoder.layer.{i}.attention.self.value"],
+             "ia3": ["bert.encoder.layer.{i}.attention.output.dense", "bert.encoder.layer.{i}.attention.self.key",
+                     "bert.encoder.layer.{i}.attention.self.value", "bert.encoder.layer.{i}.output.dense"],
+             "adapter": ["bert.encoder.layer.{i}.attention.output.dropout", "bert.encoder.layer.{i}.output.dropout"]},
+    "deberta": {"lora": ["deberta.encoder.layer.{i}.attention.self.query_proj",
+                         "deberta.encoder.layer.{i}.attention.self.value_proj"],
+                "ia3": ["deberta.encoder.layer.{i}.attention.output.dense",
+                        "deberta.encoder.layer.{i}.attention.self.key_proj",
+                        "deberta.encoder.layer.{i}.attention.self.value_proj", "deberta.encoder.layer.{i}.output.dense"],
+                "adapter": ["deberta.encoder.layer.{i}.attention.output.dropout",
+                            "deberta.encoder.layer.{i}.output.dropout"]},
+    "gpt2": {"lora": ["transformer.h.{i}.attn.c_attn"],
+             "ia3": ["transformer.h.{i}.attn.c_attn", "transformer.h.{i}.mlp.c_proj"],
+             "adapter": ["transformer.h.{i}.attn.resid_dropout", "transformer.h.{i}.mlp.dropout"]},
+    "llama": {"lora": ["model.layers.{i}.self_attn.q_proj", "model.layers.{i}.self_attn.v_proj"],
+              "ia3": ["model.layers.{i}.mlp.down_proj", "model.layers.{i}.self_attn.k_proj",
+                      "model.layers.{i}.self_attn.v_proj"],
+              "adapter": ["model.layers.{i}.mlp.down_proj", "model.layers.{i}.self_attn.o_proj"]},
+    "modernbert": {"lora": ["model.layers.{i}.attn.Wqkv"],
+                   "ia3": [],  # refused: peft names no IA3 targets for it
+                   "adapter": ["model.layers.{i}.attn.Wo", "model.layers.{i}.mlp.Wo"]},
+    "qwen2": {"lora": ["model.layers.{i}.self_attn.q_proj", "model.layers.{i}.self_attn.v_proj"],
+              "ia3": ["model.layers.{i}.mlp.down_proj", "model.layers.{i}.self_attn.q_proj",
+                      "model.layers.{i}.self_attn.v_proj"],
+              "adapter": ["model.layers.{i}.mlp.down_proj", "model.layers.{i}.self_attn.o_proj"]},
+    "roberta": {"lora": ["roberta.encoder.layer.{i}.attention.self.query",
+                         "roberta.encoder.layer.{i}.attention.self.value"],
+                "ia3": ["roberta.encoder.layer.{i}.attention.output.dense",
+                        "roberta.encoder.layer.{i}.attention.self.key",
+                        "roberta.encoder.layer.{i}.attention.self.value", "roberta.encoder.layer.{i}.output.dense"],
+                "adapter": ["roberta.encoder.layer.{i}.attention.output.dropout",
+                            "roberta.encoder.layer.{i}.output.dropout"]},
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_method_s_default_modules_are_the_family_s_row(cache_dir, tmp_path, name):
+    import peft
+    from transformers.pytorch_utils import Conv1D
+
+    from tokentune.finetune.adapter.layer import AdapterLayer
+    from tokentune.finetune.apply import apply
+    from tokentune.model.backbone import load_backbone
+
+    assert name in DEFAULTS, f"family {name}: add its row to DEFAULTS (the modules each method takes by default)"
+    layers = {"lora": peft.tuners.lora.LoraLayer, "ia3": peft.tuners.ia3.IA3Layer, "adapter": AdapterLayer}
+    for method, want in DEFAULTS[name].items():
+        if not want:
+            assert not _takes(name, method)
+            continue
+        houlsby = ("finetune.placement=houlsby",) if method == "adapter" else ()
+        cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", f"finetune={method}", *houlsby))
+        model = apply(cfg.finetune, load_backbone(cfg.model, cfg.task, pad_token_id=0, seed=0), family=name,
+                      task_kind="classification")
+        wrapped = {n.removeprefix("base_model.model."): m for n, m in model.named_modules()
+                   if isinstance(m, layers[method])}
+        blocks = model.config.num_hidden_layers
+        assert sorted(wrapped) == sorted(path.format(i=i) for path in want for i in range(blocks)), method
+        if method == "lora":  # projections stored (in, out) are transformers' Conv1D
+            assert {isinstance(m.get_base_layer(), Conv1D) for m in wrapped.values()} == {FAMILIES[name].fan_in_fan_out}
+    # the defaults are peft's own where peft has them for the model type
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as LORA
+
+    if FAMILIES[name].model_type in LORA:
+        assert list(FAMILIES[name].lora_targets) == LORA[FAMILIES[name].model_type]
+
+
 def test_an_unknown_family_is_one_line_naming_the_known_ones(compose):
     with pytest.raises(ConfigError) as err:
         get_family("t5")
@@ -222,6 +293,43 @@ def module_for(cfg, dm):
     from tokentune.model.module import TaskModule
 
     return TaskModule(cfg, tokenizer=dm.tokenizer, base_tokenizer=dm.base_tokenizer, device="cpu")
+
+
+def decays(model: torch.nn.Module, name: str) -> bool:
+    """The rule of BERT's optimizer, by what a parameter is rather than its shape: no weight decay
+    on biases and on the gains of normalisation layers (LayerNorm, RMSNorm), decay on the rest."""
+    owner, _, leaf = name.rpartition(".")
+    return leaf != "bias" and "Norm" not in type(model.get_submodule(owner)).__name__
+
+
+# every family in full (each weight of its own layers trains), and every method on one family
+# (the weights each method adds)
+GROUPED = [(n, "full") for n in NAMES] + [("bert", m) for m in METHODS if m != "full"]
+
+
+@pytest.mark.parametrize("name, method", GROUPED)
+def test_the_optimizer_decays_weights_but_not_biases_or_norms(cache_dir, tmp_path, name, method):
+    from tokentune.model.module import TaskModule
+    from tokentune.model.tokenizer import load_base_tokenizer
+
+    cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", f"finetune={method}",
+                           "optimizer.weight_decay=0.03"))
+    tokenizer = load_base_tokenizer(cfg.model)
+    module = TaskModule(cfg, tokenizer=tokenizer, base_tokenizer=tokenizer, device="cpu")
+    module.configure_model()
+    groups = module.optimization(10, "32-true")["optimizer"].param_groups
+    model = module.model
+    named = {id(p): n for n, p in model.named_parameters()}
+    got = [(g["weight_decay"], sorted(named[id(p)] for p in g["params"])) for g in groups]
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert got == [(0.03, sorted(n for n in trainable if decays(model, n))),
+                   (0.0, sorted(n for n in trainable if not decays(model, n)))]
+    assert got[0][1] and got[1][1]
+    if (name, method) == ("bert", "lora"):  # the rule spelled out once: LoRA's matrices and the head's weight decay
+        assert got[1][1] == ["base_model.model.classifier.modules_to_save.default.bias"]
+        assert [n.split(".")[-3] for n in got[0][1]] == ["lora_A", "lora_B"] * 4 + ["modules_to_save"]
+    if method == "full":  # every family normalises: its gains are in the group without decay
+        assert any(n.endswith(".weight") for n in got[1][1])
 
 
 def prepared(cfg):

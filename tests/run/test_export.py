@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 import tokentune
 from tokentune.config import validate
 from tokentune.errors import UserError
+from tokentune.finetune import METHODS
 from tokentune.model.families import FAMILIES
 from tokentune.run.fit import fit
 
@@ -162,3 +163,27 @@ def test_tokentune_export_writes_what_the_run_wrote_and_names_a_missing_base(com
                   f"hydra.run.dir={tmp_path / 'export_run2'}")
     assert out.returncode == 2 and out.stderr.startswith("error: model.pretrained"), out.stderr[-2000:]
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_the_exported_labels_are_in_the_order_the_run_trained_with(compose, tmp_path, method):
+    from transformers import AutoConfig
+
+    # labels in other than sorted order, so that a map in sorted order (or reversed) shows: the
+    # demo's label "1" is class 0 here. One step: the labels, not the weights, are under test
+    dcfg = compose("model=bert_tiny", f"finetune={method}", 'task.labels=["1","0"]', "trainer.max_epochs=1",
+                   "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "test=false")
+    assert validate(dcfg).task.labels == ["1", "0"]
+    fit(dcfg)
+    folder = tmp_path / "model"
+    want = ({0: "1", 1: "0"}, {"1": 0, "0": 1})
+    loaded = tokentune.load_model(folder)
+    assert (loaded.config.id2label, loaded.config.label2id) == want
+    if METHODS[method].transformers_folder:  # what transformers alone reads
+        config = AutoConfig.from_pretrained(folder)
+        assert (config.id2label, config.label2id) == want
+        classify = pipeline("text-classification", model=str(folder), top_k=None)
+        with torch.no_grad():
+            logits = loaded(**AutoTokenizer.from_pretrained(folder)("a lovely film", return_tensors="pt")).logits[0]
+        scores = {row["label"]: row["score"] for row in classify(["a lovely film"])[0]}
+        assert scores == pytest.approx({"1": logits.softmax(-1)[0].item(), "0": logits.softmax(-1)[1].item()})

@@ -12,7 +12,6 @@ from tokentune.errors import UserError, check
 from tokentune.task.kind import TaskKind
 
 FORMATS = ("tsv", "csv", "jsonl", "hub")
-METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman")
 
 
 class SequenceKind(TaskKind):
@@ -20,12 +19,15 @@ class SequenceKind(TaskKind):
     peft_task_type = "SEQ_CLS"
     pipeline_task = "text-classification"
     problem_type: str
+    # what the kind scores: class scores on a predicted class, correlations on a predicted number
+    # (a correlation of class ids fails in torchmetrics; an accuracy of numbers is always 0)
+    metrics: tuple[str, ...]
 
     def check_task(self, task) -> None:
         check(task.label_column is not None, "task.label_column", "needs a label column")
         check(task.format in FORMATS, "task.format", f"'{task.format}' is not a format for sentence rows {FORMATS}")
         for m in task.metrics:
-            check(m in METRICS, "task.metrics", f"'{m}' is not a sentence-level metric {METRICS}")
+            check(m in self.metrics, "task.metrics", f"'{m}' is not a {self.name} metric {self.metrics}")
 
     # -- data -------------------------------------------------------------------------------
     def read_splits(self, task) -> dict[str, Any]:
@@ -120,6 +122,7 @@ class SequenceKind(TaskKind):
 class Classification(SequenceKind):
     name = "classification"
     problem_type = "single_label_classification"
+    metrics = ("accuracy", "f1", "mcc")
 
     def check_task(self, task) -> None:
         super().check_task(task)
@@ -155,6 +158,7 @@ class Classification(SequenceKind):
 class Regression(SequenceKind):
     name = "regression"
     problem_type = "regression"
+    metrics = ("pearson", "spearman")
 
     def pipeline_kwargs(self, task) -> str:
         return ', function_to_apply="none"'
