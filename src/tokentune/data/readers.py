@@ -159,6 +159,25 @@ def _example(task: TaskConfig, row: dict, label: Label) -> Example:
     return Example(texts[0], texts[1] if len(texts) > 1 else None, label, index)
 
 
+def check_empty(task: TaskConfig, texts: dict[str, list[str]], max_share: float) -> None:
+    """Refuse a split whose examples (`texts`: one string each, all of its text) are all blank,
+    or more than `max_share` of them (data.max_empty_share)."""
+    for split, examples in texts.items():
+        empty = sum(1 for text in examples if not text.strip())
+        if not empty:
+            continue
+        path = split_path(task, split) if split in task.splits else None
+        source = path if path is not None and path.is_file() else f"the hub's {task.hub_dataset}"
+        where = f"task.splits.{split} ({source})"
+        if empty == len(examples):
+            raise UserError(f"{where}: all {empty:,} examples are empty; are task.text_columns "
+                            "the columns that hold the text?")
+        if empty / len(examples) > max_share:
+            raise UserError(f"{where}: {empty:,} of {len(examples):,} examples are empty "
+                            f"({empty / len(examples):.1%}), more than data.max_empty_share="
+                            f"{max_share:g}; fix or drop those rows, or raise data.max_empty_share")
+
+
 def hub_split(task: TaskConfig, split: str, missing: Path):
     """(the hub's copy of `split`, where it came from) for a task whose local file `missing` is
     not there; one line when `datasets` is not installed or the hub cannot be reached."""
