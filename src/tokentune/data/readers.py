@@ -34,6 +34,12 @@ def split_path(task: TaskConfig, split: str) -> Path:
     return Path(task.data_dir or ".") / task.splits[split].path
 
 
+def refuse_folder(path: Path, split: str) -> None:
+    """A folder where a split's file should be: said as such, not as a file not found."""
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not a data file; point task.splits.{split}.path at a file")
+
+
 def read_text(path: Path) -> str:
     """A whole UTF-8 file as text mode reads it (no byte-order mark, LF line ends); undecodable
     bytes are reported with their line."""
@@ -56,6 +62,7 @@ def read_split(task: TaskConfig, split: str) -> list[Example]:
         raise UserError(f"task.splits: task '{task.name}' has no '{split}' split "
                         f"(it has {sorted(task.splits)})")
     path = split_path(task, split)
+    refuse_folder(path, split)
     if path.is_file():
         return _read_file(task, split, path)
     if task.hub_dataset:
@@ -190,6 +197,9 @@ def hub_split(task: TaskConfig, split: str, missing: Path):
         raise UserError(f"{missing} not found and reading {where} from the hub needs the "
                         "`datasets` package: pip install datasets — or point task.data_dir "
                         "(GLUE_DIR for GLUE) at a local copy") from None
+    from tokentune.compat.huggingface_hub import fail_at_first_connection_error
+
+    fail_at_first_connection_error()
     try:
         return datasets.load_dataset(task.hub_dataset, subset, split=name), where
     except Exception as err:  # network errors come in many types; all mean the same to a user

@@ -24,9 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class TaskModule(pl.LightningModule):
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, from_checkpoint: bool = False):
+        """`from_checkpoint`: the caller loads a checkpoint's weights into the model (a resume,
+        evaluate, predict, export), so the backbone's load report is not shown."""
         super().__init__()
         self.cfg = cfg
+        self.from_checkpoint = from_checkpoint
         self.kind = get_kind(cfg.task.kind)
         self.method = get_method(cfg.finetune.method)
         self.save_hyperparameters({"cfg": asdict(cfg)})
@@ -52,7 +55,7 @@ class TaskModule(pl.LightningModule):
         dm = self.trainer.datamodule
         tok, base = dm.tokenizer, dm.base_tokenizer
         model = load_backbone(self.cfg.model, self.cfg.task, pad_token_id=base.pad_token_id,
-                               seed=self.cfg.seed)
+                               seed=self.cfg.seed, filled=self.from_checkpoint)
         new_vocab = tok is not base
         if new_vocab:
             from tokentune.vocab.induction import induce_embeddings

@@ -30,10 +30,12 @@ def _restore(cfg: DictConfig):
 
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
+    from tokentune.run.trainer import check_accelerator
 
+    check_accelerator(cfg.accelerator, 1, "accelerator")
     dm = TaskDataModule(train_cfg)
     dm.prepare_data()
-    module = TaskModule(train_cfg)
+    module = TaskModule(train_cfg, from_checkpoint=True)
     trainer = pl.Trainer(accelerator=cfg.accelerator, devices=1, logger=False,
                          precision=train_cfg.trainer.precision if cfg.accelerator != "cpu" else "32-true",
                          enable_progress_bar=True, default_root_dir=cfg.paths.output_dir)
