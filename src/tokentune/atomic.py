@@ -38,6 +38,8 @@ def write_error(path: Union[str, Path], err: OSError) -> UserError:
         advice = "free space or choose another paths.output_dir / paths.cache_dir"
     elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         advice = "make the folder writable or choose another paths.output_dir / paths.cache_dir"
+    elif err.errno in (errno.EISDIR, errno.ENOTDIR, errno.EEXIST):
+        advice = "a file or folder is in the way: move it, or choose another paths.output_dir / paths.cache_dir"
     else:
         advice = "check the disk, or choose another paths.output_dir / paths.cache_dir"
     return UserError(f"cannot write {path}: {reason}; {advice}")

@@ -188,6 +188,9 @@ class DataConfig:
     # Training batches without padding: several sequences share a row of up to max_length tokens,
     # each attending only to itself (classification and regression; not with prefix tuning)
     packing: bool = False
+    # A split with more than this share of empty examples (no text at all) is refused before
+    # anything is built from it: it would train on padding. A split of empty examples always is.
+    max_empty_share: float = 0.01
 
     def __post_init__(self) -> None:
         check(self.batch_size >= 1, "data.batch_size", f"must be at least 1, got {self.batch_size}")
@@ -196,6 +199,8 @@ class DataConfig:
         check(self.num_workers >= 0, "data.num_workers", "must be ≥ 0")
         check(self.max_train_examples is None or self.max_train_examples >= 1,
               "data.max_train_examples", "must be at least 1 (or null for all rows)")
+        check(0 <= self.max_empty_share <= 1, "data.max_empty_share",
+              f"must be a share in [0, 1], got {self.max_empty_share}")
         if self.buckets is not None:
             check(len(self.buckets) >= 1 and all(w >= 1 for w in self.buckets)
                   and all(a < b for a, b in zip(self.buckets, self.buckets[1:])), "data.buckets",
@@ -480,8 +485,35 @@ def from_dict(saved: dict) -> TrainConfig:
     return OmegaConf.to_object(OmegaConf.merge(base, saved))
 
 
+def unknown_keys(node: Any, where: str = "") -> list[tuple[str, list[str]]]:
+    """(dotted key, the settings its group has) for every key under `node` that its schema does
+    not list. Hydra's `+key=value` adds a key even to a schema's node (it lifts the struct flag),
+    and OmegaConf.to_object then keeps it as an attribute nothing reads: a misspelt setting would
+    change nothing, silently. Nodes typed as a dict (model.config, task.splits) take any key."""
+    from dataclasses import fields, is_dataclass
+
+    from omegaconf import DictConfig, OmegaConf
+
+    schema = OmegaConf.get_type(node)
+    accepted = [f.name for f in fields(schema)] if is_dataclass(schema) else None
+    found = []
+    for key in node.keys():
+        dotted = f"{where}.{key}" if where else str(key)
+        if accepted is not None and key not in accepted:
+            found.append((dotted, accepted))
+        elif isinstance(node._get_node(key), DictConfig):
+            found.extend(unknown_keys(node._get_node(key), dotted))
+    return found
+
+
 def validate(cfg: Any) -> TrainConfig:
-    """Turn a composed DictConfig into dataclasses, running every schema's range checks."""
+    """Turn a composed DictConfig into dataclasses, running every schema's range checks (and
+    refusing a key no schema lists)."""
     from omegaconf import OmegaConf
 
+    from tokentune.errors import ConfigError
+
+    for key, accepted in unknown_keys(cfg):
+        group = key.rpartition(".")[0] or "the config's top level"
+        raise ConfigError(key, f"no such setting; {group} has {', '.join(accepted)}")
     return OmegaConf.to_object(cfg)

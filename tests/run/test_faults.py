@@ -1,6 +1,7 @@
 """Faults, injected: what tokentune did not write is never replaced, a full disk or a read-only
 folder costs nothing that was already on disk, a signal stops a fit where it resumes from, and a
-loss or metric that is not a number stops the run or is written as null (issue 26 items 1-4).
+loss or metric that is not a number stops the run or is written as null (issue 26 items 1-4);
+each bad input of items 5-6 stops train.py with one line and leaves every file as it was.
 
 Each test names, in its docstring, the protection it checks; each failed with that protection
 removed by hand (the commit messages say how)."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -595,3 +597,136 @@ def test_the_json_tokentune_writes_is_strict(tmp_path):
                      "steps": 3, "non_finite": {"validation/val/loss": "nan", "test/test/loss": "inf"}}
     json.dumps(saved, allow_nan=False)
     assert atomic.json_text([float("-inf")]) == "[null]"
+
+
+# -- 5, 6. bad input stops each entry point in one line, before it writes anything ---------------
+def _no_gpu_line() -> str:
+    build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA device visible"
+    return (f"error: trainer.accelerator=gpu, but torch {torch.__version__} finds no GPU here ({build}); "
+            "use trainer=cpu, or run on a machine with a CUDA GPU")
+
+
+def _fault(case: str, tmp_path: Path, run: Path, cache: Path) -> tuple[list[str], dict, str]:
+    """(overrides, environment, the one stderr line: exact, or a regex when it starts with ^)."""
+    if case == "no_gpu":
+        return ["trainer=gpu"], {"CUDA_VISIBLE_DEVICES": ""}, _no_gpu_line()
+    if case == "vocab_size":
+        return ["tokenizer=bpe8k", "tokenizer.vocab_size=2000000000"], {}, (
+            "error: tokenizer.vocab_size: 2,000,000,000 is above 1,048,576, the most tokentune builds (the "
+            "trainers reserve memory for every requested token up front); a corpus yields far fewer (it is "
+            "an upper bound): lower it")
+    if case == "plus_key":
+        return ["+data.batchsize=4"], {}, ("error: data.batchsize: no such setting; data has batch_size, "
+                                           "eval_batch_size, max_length, group_by_length, num_workers, "
+                                           "pin_memory, max_train_examples, buckets, packing, max_empty_share")
+    if case == "folder_as_data_file":
+        data = tmp_path / "data"
+        (data / "train.tsv").mkdir(parents=True)
+        return [f"task.data_dir={data}"], {}, (f"error: {data / 'train.tsv'}: a folder, not a data file; "
+                                               "point task.splits.train.path at a file")
+    if case == "folder_as_checkpoint":
+        return [f"ckpt_path={run / 'checkpoints'}"], {}, (
+            f"error: ckpt_path: {run / 'checkpoints'} is a folder; point ckpt_path at a checkpoint a tokentune "
+            "run wrote (<run>/checkpoints/best.ckpt or last.ckpt)")
+    if case == "folder_as_results":
+        (run / "results.json").unlink()
+        (run / "results.json").mkdir()
+        return [], {}, (f"error: {run / 'results.json'} is a folder; the run writes its results.json there: "
+                        "move the folder away, or choose another paths.output_dir")
+    if case == "cache_dir_is_a_file":  # found once the data is read: config.yaml is rewritten by then
+        blocked = tmp_path / "cache_file"
+        blocked.write_text("not a folder")
+        return [f"paths.cache_dir={blocked}"], {}, (
+            rf"^error: cannot write {re.escape(str(blocked))}/data/demo/train-\w+\.pt: \[Errno 20\] Not a "
+            r"directory; a file or folder is in the way: move it, or choose another paths.output_dir / "
+            r"paths.cache_dir$")
+    if case == "empty_split":
+        data = tmp_path / "data"
+        data.mkdir()
+        shutil.copy(ROOT / "src" / "tokentune" / "data" / "demo" / "dev.tsv", data)
+        (data / "train.tsv").write_text("sentence\tlabel\n\t0\n\t1\n")
+        return [f"task.data_dir={data}"], {}, (f"error: task.splits.train ({data / 'train.tsv'}): all 2 "
+                                               "examples are empty; are task.text_columns the columns that "
+                                               "hold the text?")
+    assert case == "hub_unreachable"
+    # nothing listens on port 9: every connection is refused
+    return ["model.pretrained=tokentune-tests/absent"], {
+        "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf")}, (
+        "error: model.pretrained: could not load 'tokentune-tests/absent' (We couldn't connect to "
+        "'http://127.0.0.1:9' to load the files, and couldn't find them in the cached files.). Without "
+        "internet access, use a local folder (e.g. model=minilm, or model.pretrained=/path/to/model) and "
+        "set HF_HUB_OFFLINE=1 to use what is already in the Hugging Face cache")
+
+
+FAULTS = ["no_gpu", "vocab_size", "plus_key", "folder_as_data_file", "folder_as_checkpoint",
+          "folder_as_results", "cache_dir_is_a_file", "empty_split", "hub_unreachable"]
+
+
+@pytest.mark.parametrize("case", FAULTS)
+def test_each_fault_stops_train_py_with_one_line_and_changes_no_file(short_run, cache_dir, tmp_path, case):
+    """`python train.py` over a finished run's folder (and the session's cache), with one bad
+    input each: exit 2, one line on stderr, no traceback, every file there before byte-identical
+    after (breakages, one per case: check_accelerator removed: Lightning's MisconfigurationException
+    traceback; MAX_VOCAB_SIZE removed: the BPE trainer's allocation of 142 GB aborted the process;
+    unknown_keys removed: the run trained and rewrote the folder; refuse_folder in read_split and
+    read_checkpoint's folder check removed: "file not found" / "not found"; check_run_files removed: the fit trained,
+    then failed at results.json; write_error's EISDIR/ENOTDIR advice removed: "check the disk";
+    check_empty removed: the fit trained on blank sentences; fail_at_first_connection_error removed:
+    five "Retrying in Ns" warnings, 23 s of back-off, before the line)."""
+    run = copy_run(short_run, tmp_path / "run")
+    overrides, env, line = _fault(case, tmp_path, run, cache_dir)
+    before, cached = snapshot(tmp_path), snapshot(cache_dir)
+    into = tmp_path / "new" if case == "cache_dir_is_a_file" else run
+    out = run_cli(str(ROOT / "train.py"), *run_overrides(cache_dir, into), f"hydra.run.dir={into}",
+                  *SHORT, *overrides, env=env)
+    assert out.returncode == 2, out.stderr[-3000:]
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert re.fullmatch(line, lines[0]) if line.startswith("^") else lines[0] == line
+    # Hydra's own files (.hydra/, its log) are written before tokentune runs
+    assert snapshot(tmp_path, skip=("run/.hydra", "run/cli.log", "new")) == before
+    assert snapshot(cache_dir) == cached
+
+
+class _Built(Exception):
+    """Raised by a stand-in for load_backbone: the test has seen what it was asked."""
+
+
+def test_the_load_report_is_not_shown_where_a_checkpoint_fills_the_model(short_run, compose, tmp_path,
+                                                                          monkeypatch, cache_dir):
+    """load_backbone(filled=True) hides transformers' load report ("classifier.weight MISSING ...
+    newly initialized"), which a resume, evaluate, predict and export then fill from the
+    checkpoint; a new fit still shows it (breakage: TaskModule's from_checkpoint not passed on:
+    the resume's filled was False; load_report_hidden a no-op: the record was logged)."""
+    from tokentune.model import backbone
+
+    cfg = validate(compose())  # MiniLM: a pretrained encoder without a classifier
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers.modeling_utils")
+    logger.addHandler(handler)
+    try:
+        backbone.load_backbone(cfg.model, cfg.task, pad_token_id=0, seed=0)
+        shown = [r.getMessage() for r in records]
+        backbone.load_backbone(cfg.model, cfg.task, pad_token_id=0, seed=0, filled=True)
+    finally:
+        logger.removeHandler(handler)
+    assert len(shown) == 1 and "LOAD REPORT" in shown[0] and "classifier.weight" in shown[0]
+    assert len(records) == 1  # nothing more from the filled load
+
+    asked: list[bool] = []
+
+    def stand_in(*args, filled: bool = False, **kwargs):
+        asked.append(filled)
+        raise _Built
+
+    monkeypatch.setattr(backbone, "load_backbone", stand_in)
+    run = copy_run(short_run, tmp_path / "run")
+    with pytest.raises(_Built):
+        fit(compose(*SHORT, run_dir=tmp_path / "new"))
+    with pytest.raises(_Built):
+        fit(compose(*SHORT, f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"))
+    with pytest.raises(_Built):
+        export_checkpoint(export_cfg(run / "checkpoints" / "best.ckpt", tmp_path / "out", cache_dir, tmp_path))
+    assert asked == [False, True, True]

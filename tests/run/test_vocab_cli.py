@@ -11,4 +11,6 @@ def test_vocab_entry_point_builds_and_reports(tmp_path):
     report = json.loads((tmp_path / "run" / "vocab_report.json").read_text())
     assert 1000 < report["vocab_size"] < 8000  # the demo corpus cannot fill 8k
     assert str(report["vocab_size"]) in out.stdout.replace(",", "")
+    # shown once, as the command's output (breakage: report_vocabulary logging it as well: twice)
+    assert out.stdout.count("embedding parameters:") == 1 and "embedding parameters:" not in out.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()

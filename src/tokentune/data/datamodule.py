@@ -43,6 +43,7 @@ class TaskDataModule(pl.LightningDataModule):
         self.texts: dict[str, list[str]] = {}  # raw text per split, for the vocabulary report
         self.splits: dict[str, EncodedSplit] = {}
         self.data_report: dict = {}  # what the kind reports of the encoded splits (results.json "data")
+        self.raw: Optional[dict] = None  # the splits' rows as read, until they are encoded
         self._resume: Optional[tuple[int, int]] = None
 
     # -- Lightning hooks -------------------------------------------------------------------
@@ -52,6 +53,15 @@ class TaskDataModule(pl.LightningDataModule):
     def setup(self, stage: Optional[str] = None) -> None:
         self.load()
 
+    def read(self) -> None:
+        """Read and check every split's rows: a bad row, a missing file, a split of empty
+        examples fails here, before anything is built from them."""
+        if self.raw is None and not self.splits:
+            from tokentune.data.readers import check_empty
+
+            self.raw = self.kind.read_splits(self.cfg.task)
+            check_empty(self.cfg.task, self.kind.example_texts(self.raw), self.cfg.data.max_empty_share)
+
     def load(self) -> None:
         """Read, check, build the vocabulary and tokenize; every step is cached, so it is idempotent."""
         if self.splits:
@@ -60,7 +70,8 @@ class TaskDataModule(pl.LightningDataModule):
         from tokentune.vocab.build import load_or_build
 
         task, cfg = self.cfg.task, self.cfg
-        raw = self.kind.read_splits(task)
+        self.read()
+        raw, self.raw = self.raw, None
         self.texts = self.kind.texts(raw)
         self.base_tokenizer = load_base_tokenizer(cfg.model)
         self.tokenizer = load_or_build(cfg.tokenizer, base_tokenizer=self.base_tokenizer,

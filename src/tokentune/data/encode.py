@@ -2,11 +2,13 @@
 
 A split is stored flat — all token ids in one int32 tensor plus offsets — which keeps the cache
 small and loading a single read. The cache key covers the data file's bytes, the tokenizer's
-full definition, the max length and every task setting that changes the encoding.
+full definition, the max length and every task setting that changes the encoding; each file
+carries the sha256 of its bytes, and one that does not match is tokenized again.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 from dataclasses import asdict
@@ -146,19 +148,39 @@ class TensorCache:
         tensors = load_cached(path)
         if tensors is None:
             tensors = build()
-            save_atomic(tensors, path)
+            save_cached(tensors, path)
         return tensors
 
 
+# A cache file is one line, `tokentune-cache sha256=<hex>`, then the torch.save bytes it hashes
+# (as the vocabulary cache's meta.json holds its tokenizer.json's): torch.load reads a file with a
+# changed byte in a tensor without complaint, and would hand the run wrong token ids
+CHECKSUM = b"tokentune-cache sha256="
+
+
 def load_cached(path: Path) -> Optional[dict]:
+    """The tensors cached at `path`; None (and one warning line) when absent, damaged or foreign."""
     if not path.is_file():
         return None
     try:
-        return torch.load(path, weights_only=True)
-    except Exception as err:  # a truncated or foreign file: rebuild rather than fail or trust it
-        log.warning("ignoring unreadable cache file %s (%s); re-tokenizing", path, err)
+        head, _, payload = path.read_bytes().partition(b"\n")
+        if not head.startswith(CHECKSUM):
+            raise ValueError("no checksum line: an older tokentune's or another program's file")
+        if hashlib.sha256(payload).hexdigest().encode() != head[len(CHECKSUM):]:
+            raise ValueError("its bytes do not match its sha256")
+        return torch.load(io.BytesIO(payload), weights_only=True)
+    except Exception as err:  # damaged, truncated or foreign: rebuild rather than fail or trust it
+        log.warning("ignoring cache file %s (%s); re-tokenizing", path, str(err).splitlines()[0])
         return None
 
 
-def save_atomic(obj, path: Path) -> None:
-    write_atomic(path, lambda f: torch.save(obj, f))
+def save_cached(obj, path: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    payload = buffer.getbuffer()
+
+    def write(f) -> None:
+        f.write(CHECKSUM + hashlib.sha256(payload).hexdigest().encode() + b"\n")
+        f.write(payload)
+
+    write_atomic(path, write)

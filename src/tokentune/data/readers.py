@@ -34,6 +34,12 @@ def split_path(task: TaskConfig, split: str) -> Path:
     return Path(task.data_dir or ".") / task.splits[split].path
 
 
+def refuse_folder(path: Path, split: str) -> None:
+    """A folder where a split's file should be: said as such, not as a file not found."""
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not a data file; point task.splits.{split}.path at a file")
+
+
 def read_text(path: Path) -> str:
     """A whole UTF-8 file as text mode reads it (no byte-order mark, LF line ends); undecodable
     bytes are reported with their line."""
@@ -56,6 +62,7 @@ def read_split(task: TaskConfig, split: str) -> list[Example]:
         raise UserError(f"task.splits: task '{task.name}' has no '{split}' split "
                         f"(it has {sorted(task.splits)})")
     path = split_path(task, split)
+    refuse_folder(path, split)
     if path.is_file():
         return _read_file(task, split, path)
     if task.hub_dataset:
@@ -159,6 +166,25 @@ def _example(task: TaskConfig, row: dict, label: Label) -> Example:
     return Example(texts[0], texts[1] if len(texts) > 1 else None, label, index)
 
 
+def check_empty(task: TaskConfig, texts: dict[str, list[str]], max_share: float) -> None:
+    """Refuse a split whose examples (`texts`: one string each, all of its text) are all blank,
+    or more than `max_share` of them (data.max_empty_share)."""
+    for split, examples in texts.items():
+        empty = sum(1 for text in examples if not text.strip())
+        if not empty:
+            continue
+        path = split_path(task, split) if split in task.splits else None
+        source = path if path is not None and path.is_file() else f"the hub's {task.hub_dataset}"
+        where = f"task.splits.{split} ({source})"
+        if empty == len(examples):
+            raise UserError(f"{where}: all {empty:,} examples are empty; are task.text_columns "
+                            "the columns that hold the text?")
+        if empty / len(examples) > max_share:
+            raise UserError(f"{where}: {empty:,} of {len(examples):,} examples are empty "
+                            f"({empty / len(examples):.1%}), more than data.max_empty_share="
+                            f"{max_share:g}; fix or drop those rows, or raise data.max_empty_share")
+
+
 def hub_split(task: TaskConfig, split: str, missing: Path):
     """(the hub's copy of `split`, where it came from) for a task whose local file `missing` is
     not there; one line when `datasets` is not installed or the hub cannot be reached."""
@@ -171,6 +197,9 @@ def hub_split(task: TaskConfig, split: str, missing: Path):
         raise UserError(f"{missing} not found and reading {where} from the hub needs the "
                         "`datasets` package: pip install datasets — or point task.data_dir "
                         "(GLUE_DIR for GLUE) at a local copy") from None
+    from tokentune.compat.huggingface_hub import fail_at_first_connection_error
+
+    fail_at_first_connection_error()
     try:
         return datasets.load_dataset(task.hub_dataset, subset, split=name), where
     except Exception as err:  # network errors come in many types; all mean the same to a user

@@ -36,9 +36,17 @@ def max_positions(config) -> int:
     return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions")
 
 
-def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int, seed: int):
+def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int, seed: int,
+                  filled: bool = False):
+    """The backbone with the task's head. `filled`: a checkpoint's weights are loaded over it
+    next, so transformers' load report (a head "newly initialized ... consider training") would
+    mislead and is not shown."""
+    import contextlib
+
     import torch
     import transformers
+
+    from tokentune.compat.transformers import load_report_hidden
 
     from tokentune.task import get_kind
 
@@ -55,7 +63,8 @@ def load_backbone(model: ModelConfig, task: TaskConfig, *, pad_token_id: int, se
             return auto.from_config(config, attn_implementation=model.attn_implementation, dtype=dtype)
     # model.dtype whatever the file stores (e.g. an fp16 copy): float32 by default, master weights
     # that autocast computes from; bfloat16 for a large frozen base (TaskModule keeps what trains fp32)
-    return from_hub(auto.from_pretrained, model.pretrained, "model.pretrained", config=config,
-                    dtype=dtype, use_safetensors=True,
-                    attn_implementation=model.attn_implementation,
-                    trust_remote_code=model.trust_remote_code)
+    with load_report_hidden() if filled else contextlib.nullcontext():
+        return from_hub(auto.from_pretrained, model.pretrained, "model.pretrained", config=config,
+                        dtype=dtype, use_safetensors=True,
+                        attn_implementation=model.attn_implementation,
+                        trust_remote_code=model.trust_remote_code)

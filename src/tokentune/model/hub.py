@@ -9,7 +9,11 @@ T = TypeVar("T")
 
 
 def from_hub(load: Callable[..., T], name: str, key: str, **kwargs) -> T:
-    """`load(name, **kwargs)`, turning "could not reach / find it" into one clear message."""
+    """`load(name, **kwargs)`, turning "could not reach / find it" into one clear message (an
+    unreachable hub: at its first connection error)."""
+    from tokentune.compat.huggingface_hub import fail_at_first_connection_error
+
+    fail_at_first_connection_error()
     try:
         return load(name, **kwargs)
     except OSError as err:  # transformers raises OSError for offline, missing repo, missing files

@@ -27,13 +27,17 @@ class TaskModule(pl.LightningModule):
     """`tokenizer` is the run's vocabulary and `base_tokenizer` the backbone's own (the same object
     unless the run builds, extends or trims one: `TaskDataModule.tokenizer` and `.base_tokenizer`);
     `device` is the one the model will run on (`trainer.strategy.root_device`), which
-    `configure_model` needs before Lightning moves the module there."""
+    `configure_model` needs before Lightning moves the module there. `from_checkpoint`: the
+    caller loads a checkpoint's weights into the model (a resume, evaluate, predict, export), so
+    the backbone's load report is not shown."""
 
-    def __init__(self, cfg: TrainConfig, *, tokenizer, base_tokenizer, device: torch.device | str):
+    def __init__(self, cfg: TrainConfig, *, tokenizer, base_tokenizer, device: torch.device | str,
+                 from_checkpoint: bool = False):
         super().__init__()
         self.cfg = cfg
         self.tokenizer, self.base_tokenizer = tokenizer, base_tokenizer
         self.target_device = torch.device(device)
+        self.from_checkpoint = from_checkpoint
         self.kind = get_kind(cfg.task.kind)
         self.method = get_method(cfg.finetune.method)
         self.save_hyperparameters({"cfg": asdict(cfg)})
@@ -58,7 +62,7 @@ class TaskModule(pl.LightningModule):
 
         tok, base = self.tokenizer, self.base_tokenizer
         model = load_backbone(self.cfg.model, self.cfg.task, pad_token_id=base.pad_token_id,
-                               seed=self.cfg.seed)
+                               seed=self.cfg.seed, filled=self.from_checkpoint)
         new_vocab = tok is not base
         if new_vocab:
             from tokentune.vocab.induction import induce_embeddings

@@ -29,6 +29,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"ckpt_path: {path} is a folder; {_WHERE}")
     if not path.is_file():
         raise UserError(f"ckpt_path: {path} not found")
     with path.open("rb") as f:

@@ -182,7 +182,7 @@ def _rebuild(manifest: dict) -> torch.nn.Module:
 
     cfg = from_dict(manifest["run_config"])
     base = load_backbone(cfg.model, cfg.task, pad_token_id=load_base_tokenizer(cfg.model).pad_token_id,
-                         seed=cfg.seed)
+                         seed=cfg.seed, filled=True)  # the export's weights go in next
     if base.get_input_embeddings().num_embeddings != manifest["vocab_size"]:
         base.resize_token_embeddings(manifest["vocab_size"], mean_resizing=False)  # rows come from the file
     for name, value in manifest["special_token_ids"].items():

@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from functools import partial
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,14 +33,15 @@ def check_limits(cfg: TrainConfig):
     return config
 
 
-def report_vocabulary(dm, backbone_config, run_dir: Path) -> dict:
-    """The vocabulary report (vocab_report.json/.md in the run dir), also logged."""
+def report_vocabulary(dm, backbone_config, run_dir: Path, show: Callable[[str], None]) -> dict:
+    """The vocabulary report: vocab_report.json/.md in the run dir, and its text shown once
+    through `show` (a fit logs it; tokentune-vocab prints it, as its output)."""
     from tokentune.vocab.report import format_report, unknown_warnings, vocab_report, write_report
 
     dim = getattr(backbone_config, "hidden_size", None) or backbone_config.n_embd
     report = vocab_report(dm.tokenizer, dm.base_tokenizer, dm.texts, dim)
     write_report(report, run_dir)
-    log.info("vocabulary:\n%s", format_report(report))
+    show(format_report(report))
     for line in unknown_warnings(report, list(dm.cfg.tokenizer.corpus.splits)):
         log.warning(line)
     return report
@@ -48,6 +50,9 @@ def report_vocabulary(dm, backbone_config, run_dir: Path) -> dict:
 def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     start = time.perf_counter()
     cfg = validate(dcfg)
+    from tokentune.run.trainer import check_accelerator
+
+    check_accelerator(cfg.trainer.accelerator, cfg.trainer.devices, "trainer.accelerator")
     run_dir = Path(cfg.paths.output_dir)
     changes: dict = {}
     if cfg.ckpt_path:
@@ -65,6 +70,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             cfg.paths.output_dir = str(run_dir)
     if cfg.export:
         check_model_dir(run_dir / "model")
+    check_run_files(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -82,6 +88,8 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     from tokentune.run.trainer import build_trainer
 
     backbone_config = check_limits(cfg)
+    dm = TaskDataModule(cfg)
+    dm.read()  # every row checked before anything is written into the run's folder
     # The DataModule's state_dict resumes the batch order mid-epoch; Lightning cannot see that
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -95,11 +103,10 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             log.warning("resumed with settings the checkpoint was not trained with "
                         "(resume.allow_changes): %s",
                         ", ".join(f"{k} {old!r} → {new!r}" for k, (old, new) in changes.items()))
-    dm = TaskDataModule(cfg)
-    dm.prepare_data()  # every row checked before a model is loaded
-    vocab = report_vocabulary(dm, backbone_config, run_dir) if writer else {}
+    dm.prepare_data()  # the vocabulary and the tokenized splits, before a model is loaded
+    vocab = report_vocabulary(dm, backbone_config, run_dir, partial(log.info, "vocabulary:\n%s")) if writer else {}
     module = TaskModule(cfg, tokenizer=dm.tokenizer, base_tokenizer=dm.base_tokenizer,
-                        device=trainer.strategy.root_device)
+                        device=trainer.strategy.root_device, from_checkpoint=bool(cfg.ckpt_path))
     with tracking(trainer.loggers), interruption.handling(trainer):
         # weights_only: checkpoints are data (see tokentune.run.checkpoint_file), also those we wrote
         trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
@@ -178,6 +185,18 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     return results
 
 
+# The files a fit writes into its folder: a folder in the place of one would stop it at the end
+RUN_FILES = ("config.yaml", "results.json", "vocab_report.json", "vocab_report.md", "logs/metrics.csv",
+             "checkpoints/best.ckpt", "checkpoints/last.ckpt")
+
+
+def check_run_files(run_dir: Path) -> None:
+    for name in RUN_FILES:
+        if (run_dir / name).is_dir():
+            raise UserError(f"{run_dir / name} is a folder; the run writes its {name} there: move "
+                            "the folder away, or choose another paths.output_dir")
+
+
 def check_model_dir(folder: Path) -> None:
     """A fit writes its model to <run>/model at its end: refuse at its start a folder there that
     an export would replace and that is not an earlier export (run/export.py)."""
@@ -195,12 +214,9 @@ def check_model_dir(folder: Path) -> None:
 def vocabulary_only(dcfg: DictConfig) -> dict:
     """Build or load the run's vocabulary and print its report; no model, no training."""
     from tokentune.data.datamodule import TaskDataModule
-    from tokentune.vocab.report import format_report
 
     cfg = validate(dcfg)
     backbone_config = check_limits(cfg)
     dm = TaskDataModule(cfg)
     dm.prepare_data()
-    report = report_vocabulary(dm, backbone_config, Path(cfg.paths.output_dir))
-    print(format_report(report), flush=True)
-    return report
+    return report_vocabulary(dm, backbone_config, Path(cfg.paths.output_dir), partial(print, flush=True))

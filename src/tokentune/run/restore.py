@@ -37,11 +37,12 @@ def restore(cfg: DictConfig):
 
     import pytorch_lightning as pl
 
+    from tokentune.compat.lightning import quiet_info
     from tokentune.data.datamodule import TaskDataModule
     from tokentune.model.module import TaskModule
+    from tokentune.run.trainer import check_accelerator
 
-    from tokentune.compat.lightning import quiet_info
-
+    check_accelerator(cfg.accelerator, 1, "accelerator")
     dm = TaskDataModule(train_cfg)
     dm.prepare_data()
     quiet_info()
@@ -49,7 +50,7 @@ def restore(cfg: DictConfig):
                          precision=train_cfg.trainer.precision if cfg.accelerator != "cpu" else "32-true",
                          enable_progress_bar=True, default_root_dir=cfg.paths.output_dir)
     module = TaskModule(train_cfg, tokenizer=dm.tokenizer, base_tokenizer=dm.base_tokenizer,
-                        device=trainer.strategy.root_device)
+                        device=trainer.strategy.root_device, from_checkpoint=True)
     return train_cfg, dm, module, trainer
 
 

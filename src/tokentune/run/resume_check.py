@@ -41,6 +41,7 @@ IGNORED = (
     "trainer.accelerator", "trainer.strategy", "trainer.ddp_timeout_s",
     "model.compile",  # the same weights and computation, compiled or eager
     "data.num_workers", "data.pin_memory",  # how batches are loaded, not which
+    "data.max_empty_share",  # a check of the rows read, not what trains on them
     "test", "export",  # what happens once training is over
 )
 

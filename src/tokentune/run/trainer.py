@@ -19,6 +19,23 @@ from tokentune.run.progress import RichLossBar, TQDMLossBar
 from tokentune.run.resume import CSVLogger, ResumeState
 
 
+def check_accelerator(accelerator: str, devices, key: str) -> None:
+    """A GPU asked for that torch cannot see, or more of them than it sees: one line before any
+    data or model is loaded (Lightning's own refusal is a traceback once the Trainer is built)."""
+    import torch
+
+    if accelerator not in ("gpu", "cuda"):
+        return
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if not found:
+        build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA device visible"
+        raise UserError(f"{key}={accelerator}, but torch {torch.__version__} finds no GPU here "
+                        f"({build}); use trainer=cpu, or run on a machine with a CUDA GPU")
+    if isinstance(devices, int) and devices > found:
+        raise UserError(f"trainer.devices={devices}, but torch finds {found} GPU(s) here; "
+                        f"use trainer.devices={found} or fewer")
+
+
 def build_logger(cfg: TrainConfig, run_dir: Path):
     kind = cfg.logger.kind
     if kind == "none":

@@ -48,6 +48,10 @@ class CausalLM(TaskKind):
     def texts(self, raw):
         return {"train": raw["train"].splitlines()}
 
+    def example_texts(self, raw):
+        # the blocks are cut from the whole file, its blank lines included: it is one example
+        return {"train": [raw["train"]]}
+
     def encode_splits(self, raw, tokenizer, cfg, key, cache):
         from tokentune.data.encode import encode_lm_text, fingerprint
 

@@ -64,6 +64,11 @@ class TaskKind:
         vocabulary report counts."""
         raise NotImplementedError
 
+    def example_texts(self, raw: dict[str, Any]) -> dict[str, list[str]]:
+        """Per split, all the text of each example as one string: a blank one is an empty example
+        (a split of them, or more than data.max_empty_share, is refused before anything is built)."""
+        return self.texts(raw)
+
     def encode_splits(self, raw: dict[str, Any], tokenizer, cfg: "TrainConfig", key: str,
                       cache) -> dict[str, dict]:
         """Each split as flat tensors (tokentune.data.encode.EncodedSplit), read from or written

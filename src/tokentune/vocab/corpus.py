@@ -71,7 +71,8 @@ def gather(config: CorpusConfig, task_texts: Iterable[str] | None,
         path = Path(name).expanduser()
         if not path.is_file():
             where = "" if path.is_absolute() else f" (relative paths are read from {Path.cwd()})"
-            raise ConfigError(f"{KEY}.files", f"{path} does not exist{where}; fix the path or "
+            what = "is a folder, not a text file" if path.is_dir() else "does not exist"
+            raise ConfigError(f"{KEY}.files", f"{path} {what}{where}; fix the path or "
                               "remove it from tokenizer.corpus.files")
         lines = read_lines(path)
         texts += lines

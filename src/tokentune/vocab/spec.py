@@ -24,6 +24,11 @@ PRE_TOKENIZERS = ("bert", "whitespace", "whitespace_split", "punctuation", "digi
                   "byte_level", "none")
 POST_PROCESSORS = ("bert", "byte_level", "none")
 DECODERS = ("wordpiece", "bpe", "metaspace", "byte_level", "none")
+# The largest tokenizer.vocab_size accepted: far above the vocabularies models use (BERT 30,522,
+# GPT-2 50,257), far below what the trainers cannot reserve. BPE and WordPiece reserve room for
+# every requested token before they count a word, about 71 bytes each: vocab_size=1,000,000,000
+# asked for 70.9 GB and aborted the process (a Rust panic, no Python error) on a 23 GB machine.
+MAX_VOCAB_SIZE = 2**20
 
 
 def _chain_ok(value: Optional[str], names: tuple[str, ...]) -> bool:
@@ -92,6 +97,10 @@ class TokenizerConfig:
               f"must be a positive number of tokens or null, got {self.max_tokens}")
         check(self.vocab_size > 0, "tokenizer.vocab_size",
               f"must be a positive number of tokens, got {self.vocab_size}")
+        check(self.vocab_size <= MAX_VOCAB_SIZE, "tokenizer.vocab_size",
+              f"{self.vocab_size:,} is above {MAX_VOCAB_SIZE:,}, the most tokentune builds (the "
+              "trainers reserve memory for every requested token up front); a corpus yields far "
+              "fewer (it is an upper bound): lower it")
         check(self.min_frequency >= 0, "tokenizer.min_frequency",
               f"must be 0 or more, got {self.min_frequency}")
         check(self.extend_tokens > 0, "tokenizer.extend_tokens",

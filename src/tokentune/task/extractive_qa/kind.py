@@ -54,6 +54,9 @@ class ExtractiveQA(TaskKind):
         return {split: [e.question for e in examples] + list(dict.fromkeys(e.context for e in examples))
                 for split, examples in raw.items()}
 
+    def example_texts(self, raw):
+        return {split: [f"{e.question} {e.context}" for e in examples] for split, examples in raw.items()}
+
     def encode_splits(self, raw, tokenizer, cfg, key, cache):
         from tokentune.data.encode import fingerprint
         from tokentune.task.extractive_qa.windows import encode_windows

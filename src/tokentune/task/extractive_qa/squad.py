@@ -30,13 +30,12 @@ def read_qa(task, split: str) -> list[QAExample]:
     """One split: local files first (task.format squad or jsonl), the hub as the fallback."""
     import io
 
-    from tokentune.data.readers import hub_split, json_rows, read_text, split_path
+    from tokentune.data.readers import hub_split, json_rows, read_text, refuse_folder, split_path
 
     path = split_path(task, split)
     labelled = split == "train" or split in task.validation_splits
     if task.format != "hub" and (path.is_file() or not task.hub_dataset):
-        if path.is_dir():
-            raise UserError(f"{path}: a folder, not a data file; point task.splits.{split}.path at a file")
+        refuse_folder(path, split)
         text = read_text(path)
         rows = (squad_rows(path, text) if task.format == "squad"
                 else [row for _, row in json_rows(path, io.StringIO(text))])

@@ -216,13 +216,12 @@ class TokenClassification(TaskKind):
 
 def _read(task, split: str):
     """(sentences, where) of one split: local files first, the hub as the fallback."""
-    from tokentune.data.readers import split_path
+    from tokentune.data.readers import refuse_folder, split_path
     from tokentune.task.token_classification.conll import read_conll, read_tagged_jsonl
 
     path = split_path(task, split)
     if task.format != "hub" and (path.is_file() or not task.hub_dataset):
-        if path.is_dir():
-            raise UserError(f"{path}: a folder, not a data file; point task.splits.{split}.path at a file")
+        refuse_folder(path, split)
         if task.format == "conll":
             return read_conll(path, tag_column=task.tag_column, labelled=_scored(task, split)
                               or _conll_labelled(path)), path
