@@ -480,9 +480,10 @@ def from_dict(saved: dict) -> TrainConfig:
 
     from tokentune.finetune import get_method
 
+    method = get_method(saved["finetune"]["method"])
     base = OmegaConf.structured(TrainConfig)
-    base.finetune = OmegaConf.structured(get_method(saved["finetune"]["method"]).schema)
-    return OmegaConf.to_object(OmegaConf.merge(base, saved))
+    base.finetune = OmegaConf.structured(method.schema)
+    return OmegaConf.to_object(OmegaConf.merge(base, {**saved, "finetune": method.read_saved(saved["finetune"])}))
 
 
 def unknown_keys(node: Any, where: str = "") -> list[tuple[str, list[str]]]:

@@ -332,6 +332,39 @@ def test_the_optimizer_decays_weights_but_not_biases_or_norms(cache_dir, tmp_pat
         assert any(n.endswith(".weight") for n in got[1][1])
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if _takes(n, "adapter")])
+def test_an_adapter_after_the_add_reads_the_stream_there(cache_dir, tmp_path, name):
+    """finetune.original_ln_before (the entry's attention_add and ffn_add): the feed-forward adapter
+    reads what its block puts out, the attention one what the block hands its feed-forward add."""
+    from tokentune.finetune.adapter.layer import AdapterLayer
+    fam = get_family(name)
+    cfg = validate(compose(cache_dir, tmp_path, tiny(name), "task=demo", "finetune=adapter",
+                           "finetune.placement=houlsby", "finetune.original_ln_before=true"))
+    dm = prepared(cfg)
+    module = module_for(cfg, dm)
+    module.configure_model()
+    model = module.model.eval()
+    seen = {}
+
+    def keep(key, arg=0):
+        return lambda _module, args, *out: seen.__setitem__(key, out[0] if out else args[arg])
+
+    blocks = model.base_model.get_submodule(fam.blocks)
+    for i, block in enumerate(blocks):
+        block.register_forward_hook(keep(("block output", i)))
+        block.get_submodule(fam.ffn_add.module).register_forward_pre_hook(keep(("ffn residual", i), fam.ffn_add.arg))
+        for site in ("attention", "ffn"):
+            layer = block.get_submodule(getattr(fam, f"{site}_site"))
+            assert isinstance(layer, AdapterLayer) and layer.residual_arg is not None
+            layer.adapter.down.register_forward_pre_hook(keep((site, i)))
+    with torch.no_grad():
+        model(**collate_rows(dm))
+    for i in range(len(blocks)):
+        out = seen["block output", i]
+        torch.testing.assert_close(seen["ffn", i], out[0] if isinstance(out, tuple) else out, rtol=0, atol=1e-6)
+        torch.testing.assert_close(seen["attention", i], seen["ffn residual", i], rtol=0, atol=1e-6)
+
+
 def prepared(cfg):
     """The task's datamodule, read, tokenized and ready to serve."""
     from tokentune.data.datamodule import TaskDataModule

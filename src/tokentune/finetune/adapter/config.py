@@ -7,7 +7,10 @@ from typing import Optional
 from tokentune.errors import check
 from tokentune.finetune.method import check_lr
 
-ADAPTER_PLACEMENTS = ("pfeiffer", "houlsby")
+# each placement's original_ln_before when that is null: AdapterHub's SeqBnConfig (pfeiffer) and
+# DoubleSeqBnConfig (houlsby)
+PLACEMENT_LN_BEFORE = {"pfeiffer": True, "houlsby": False}
+ADAPTER_PLACEMENTS = tuple(PLACEMENT_LN_BEFORE)
 ADAPTER_NON_LINEARITIES = ("relu", "gelu", "swish", "tanh")
 
 
@@ -16,6 +19,12 @@ class AdapterConfig:
     """Bottleneck adapters (Houlsby et al. 2019; Pfeiffer et al. 2020).
 
     `bottleneck` wins over `reduction_factor` (bottleneck = hidden size // reduction_factor).
+
+    `original_ln_before`, as AdapterHub's (with its residual_before_ln): true, each adapter reads its
+    sublayer's output after the block's residual add and layer norm (a pre-norm block's: after the
+    add), its update is added to the sublayer's output, and the block's add and norm follow as
+    before; false, it reads the sublayer's output itself. Null: the placement's (pfeiffer true,
+    houlsby false). A config saved before the key existed reads false (`Adapter.read_saved`).
     """
 
     method: str = "adapter"
@@ -24,6 +33,14 @@ class AdapterConfig:
     bottleneck: Optional[int] = None
     reduction_factor: int = 16
     non_linearity: str = "relu"
+    original_ln_before: Optional[bool] = None
+
+    @property
+    def ln_before(self) -> bool:
+        """original_ln_before, resolved."""
+        if self.original_ln_before is None:
+            return PLACEMENT_LN_BEFORE[self.placement]
+        return self.original_ln_before
 
     def __post_init__(self) -> None:
         check_lr(self.lr)

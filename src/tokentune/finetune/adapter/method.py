@@ -12,6 +12,10 @@ class Adapter(Method):
     name = "adapter"
     schema = AdapterConfig
 
+    def read_saved(self, saved):
+        # before original_ln_before (issue 28), every adapter read its sublayer's output
+        return {"original_ln_before": False, **saved}
+
     def apply(self, cfg, model, family, kind, max_length):
         from tokentune.finetune.adapter.model import inject_adapters
 

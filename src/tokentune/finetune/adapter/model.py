@@ -1,7 +1,8 @@
 """Injecting bottleneck adapters into each transformer block, at the family's adapter sites.
 
 pfeiffer: one adapter after the feed-forward sublayer; houlsby: one after attention and one
-after the feed-forward sublayer. Each sits on the sublayer's output before the residual add.
+after the feed-forward sublayer. Each adds its update to the sublayer's output before the residual
+add, reading that output or (original_ln_before) the stream after the add and norm.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from torch import nn
 
 from tokentune.errors import ConfigError, UserError
 from tokentune.finetune.adapter.config import AdapterConfig
-from tokentune.model.families import Family
+from tokentune.model.families import Family, ResidualAdd
 
 from .layer import AdapterLayer, BottleneckAdapter
 
@@ -34,10 +35,10 @@ def bottleneck_size(cfg: AdapterConfig, hidden_size: int) -> int:
     return size
 
 
-def adapter_sites(cfg: AdapterConfig, family: Family) -> tuple[str, ...]:
+def adapter_sites(cfg: AdapterConfig, family: Family) -> tuple[tuple[str, ResidualAdd], ...]:
     if cfg.placement == "houlsby":
-        return (family.attention_site, family.ffn_site)
-    return (family.ffn_site,)
+        return ((family.attention_site, family.attention_add), (family.ffn_site, family.ffn_add))
+    return ((family.ffn_site, family.ffn_add),)
 
 
 def inject_adapters(model: nn.Module, cfg: AdapterConfig, family: Family) -> list[str]:
@@ -49,14 +50,17 @@ def inject_adapters(model: nn.Module, cfg: AdapterConfig, family: Family) -> lis
     size = bottleneck_size(cfg, hidden_size)
     blocks = model.base_model.get_submodule(family.blocks)
     prefix = f"{model.base_model_prefix}.{family.blocks}" if model.base_model is not model else family.blocks
-    targets = []  # (name, parent module, attribute): all checked before any is wrapped
+    # (name, parent module, attribute, add, residual module, norm): all checked before any is wrapped
+    targets = []
     for index, block in enumerate(blocks):
-        for site in adapter_sites(cfg, family):
+        for site, add in adapter_sites(cfg, family):
             parent_path, _, attr = site.rpartition(".")
             name = f"{prefix}.{index}.{site}"
             try:
                 parent = block.get_submodule(parent_path)
                 current = getattr(parent, attr)
+                residual = block.get_submodule(add.module) if cfg.ln_before else None
+                norm = block.get_submodule(add.norm) if cfg.ln_before and add.norm else None
             except AttributeError:
                 raise UserError(
                     f"cannot place an adapter at {name}: the model has no such module (the "
@@ -64,10 +68,15 @@ def inject_adapters(model: nn.Module, cfg: AdapterConfig, family: Family) -> lis
                 ) from None
             if isinstance(current, AdapterLayer):
                 raise UserError(f"cannot place an adapter at {name}: an adapter is there already")
-            targets.append((name, parent, attr))
-    for _, parent, attr in targets:
+            targets.append((name, parent, attr, add, residual, norm))
+    for _, parent, attr, add, residual, norm in targets:
         reference = next(parent.parameters())
         adapter = BottleneckAdapter(hidden_size, size, cfg.non_linearity)
         adapter.to(device=reference.device, dtype=reference.dtype)
-        setattr(parent, attr, AdapterLayer(getattr(parent, attr), adapter))
-    return [name for name, _, _ in targets]
+        if residual is None:
+            layer = AdapterLayer(getattr(parent, attr), adapter)
+        else:
+            layer = AdapterLayer(getattr(parent, attr), adapter, add.arg, norm)
+            residual.register_forward_pre_hook(layer.keep_residual)
+        setattr(parent, attr, layer)
+    return [name for name, *_ in targets]
