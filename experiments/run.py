@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from tokentune.atomic import write_atomic  # noqa: E402
 from tokentune.errors import UserError  # noqa: E402
 from tokentune.run.provenance import environment, markdown_lines  # noqa: E402
+from tokentune.run.results import RunResults  # noqa: E402
 from tokentune.sweep.runs import Run, find_runs  # noqa: E402
 from tokentune.sweep.table import Stat, metric_value  # noqa: E402
 
@@ -73,10 +74,12 @@ def score(run: Run) -> float | None:
     return metric_value(run.results, f"validation/{run.setting('task.monitor')}")
 
 
-def dotted(results: dict, path: str):
+def dotted(results: RunResults, path: str):
+    """A value of results.json by its dotted path (parameters.trainable); None where absent."""
+    value = results.to_json()
     for part in path.split("."):
-        results = results.get(part) if isinstance(results, dict) else None
-    return results
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def pivot(study: dict, runs: list[Run]) -> dict:

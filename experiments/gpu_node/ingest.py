@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tokentune.atomic import write_atomic  # noqa: E402
 from tokentune.errors import UserError  # noqa: E402
+from tokentune.run.results import RunResults  # noqa: E402
 
 COMMAND = "bash bundle/run.sh OUT"
 EXP = ROOT / "experiments"
@@ -82,24 +83,24 @@ def last_logged_step(run: Path) -> int | None:
     return max(steps) + 1 if steps else None
 
 
-def accuracy_of(results: dict) -> float:
-    return results["validation"]["val/accuracy"]
+def accuracy_of(results: RunResults) -> float:
+    return results.validation["val/accuracy"]
 
 
-def run_rows(runs: dict[str, dict], targets: dict[str, float | None]) -> list[str]:
+def run_rows(runs: dict[str, RunResults], targets: dict[str, float | None]) -> list[str]:
     rows = ["| run | tokenizer | vocab size | trainable params | steps | SST-2 dev accuracy | target | wall time (s) |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in runs.items():
         target = targets.get(name)
         met = "" if target is None else f"≥ {100 * target:.1f} " + ("met" if accuracy_of(r) >= target else "**missed**")
-        vocab = r.get("vocabulary", {}).get("vocab_size")
-        rows.append(f"| {name} | {r['tokenizer']} | {'' if vocab is None else f'{vocab:,}'} | "
-                    f"{r['parameters']['trainable']:,} | {r['steps']:,} | {100 * accuracy_of(r):.2f} | {met} | "
-                    f"{r['wall_time_s']:.0f} |")
+        vocab = r.vocabulary.get("vocab_size")
+        rows.append(f"| {name} | {r.tokenizer} | {'' if vocab is None else f'{vocab:,}'} | "
+                    f"{r.parameters['trainable']:,} | {r.steps:,} | {100 * accuracy_of(r):.2f} | {met} | "
+                    f"{r.wall_time_s:.0f} |")
     return rows
 
 
-def write_runs(dest: Path, title: str, runs: dict[str, dict], run_dirs: dict[str, Path],
+def write_runs(dest: Path, title: str, runs: dict[str, RunResults], run_dirs: dict[str, Path],
                targets: dict[str, float | None], head: list[str], predictions: str) -> None:
     """results.json/.md of a group of accuracy runs, with each run's test predictions beside them."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,8 @@ def write_runs(dest: Path, title: str, runs: dict[str, dict], run_dirs: dict[str
         else:
             target.unlink(missing_ok=True)
             notes.append(f"- {name}: no test predictions (the run ended before writing them)")
-    write_atomic(dest / "results.json", json.dumps({"title": title, "command": COMMAND, "runs": runs}, indent=2) + "\n")
+    committed = {"title": title, "command": COMMAND, "runs": {n: r.to_json() for n, r in runs.items()}}
+    write_atomic(dest / "results.json", json.dumps(committed, indent=2) + "\n")
     write_atomic(dest / "results.md", "\n".join([f"# {title}", "", *head, "", *run_rows(runs, targets), "", *notes]) + "\n")
 
 
@@ -157,7 +159,7 @@ def ingest(out: Path, exp: Path = EXP) -> None:
 
         # 3. accuracy
         acc_dirs = {m: work / "accuracy" / m for m in ACCURACY}
-        runs = {m: r for m, d in acc_dirs.items() if (r := read_json(d / "results.json")) is not None}
+        runs = {m: RunResults.from_json(r) for m, d in acc_dirs.items() if (r := read_json(d / "results.json")) is not None}
         targets = accuracy_targets(runs)
         acc_head = [*head, step_line(summary, "accuracy"),
                     "- MiniLM-L6 (pretrained, fp16 copy loaded into fp32), full SST-2, 3 epochs, batch 32, "
@@ -178,7 +180,7 @@ def accuracy_groups(exp: Path) -> list[tuple[Path, str, list[str], str]]:
              ["full", "bpe32k"], "SST-2.{name}.tsv")]
 
 
-def accuracy_targets(runs: dict[str, dict]) -> dict[str, float | None]:
+def accuracy_targets(runs: dict[str, RunResults]) -> dict[str, float | None]:
     targets = {m: t for m, (_, t) in ACCURACY.items()}
     if "full" in runs:
         targets["bpe32k"] = accuracy_of(runs["full"]) - 0.01
@@ -189,7 +191,7 @@ def fast_line(record: dict, step: dict) -> str:
     """The time-to-accuracy result in one line, from minilm_sst2_fast/results.json."""
     goal = f"≥ {100 * FAST_TARGET['accuracy']:.1f} % in ≤ {FAST_TARGET['seconds']:.0f} s"
     if record["status"] == "finished":
-        acc, secs = accuracy_of(record["results"]), record.get("command_s")
+        acc, secs = accuracy_of(RunResults.from_json(record["results"])), record.get("command_s")
         met = acc >= FAST_TARGET["accuracy"] and secs is not None and secs <= FAST_TARGET["seconds"]
         return (f"{100 * acc:.2f} % SST-2 dev in {secs:.0f} s for the whole command (target {goal}: "
                 f"{'met' if met else '**missed**'})")
@@ -209,12 +211,12 @@ def latest(exp: Path) -> dict:
     bench = read_json(exp / "bench" / "bench.json") if "throughput" in summary else None
     memory = read_json(exp / "bench" / "memory.json") if "peak_memory_gb" in summary else None
     env = (summary.get("node") or {}).get("environment") or (bench or memory or {}).get("environment")
-    runs: dict[str, dict] = {}
+    runs: dict[str, RunResults] = {}
     for dest, _, names, _ in accuracy_groups(exp):
         committed = (read_json(dest / "results.json") or {}).get("runs", {})
         for name in names:
             if name in committed and (summary.get("accuracy") or {}).get(name) is not None:
-                runs.setdefault(name, committed[name])
+                runs.setdefault(name, RunResults.from_json(committed[name]))
     return {"summary": summary, "env": env, "bench": bench, "memory": memory,
             "fast": read_json(exp / "minilm_sst2_fast" / "results.json"),
             "runs": {m: runs[m] for m in ACCURACY if m in runs}}
@@ -297,7 +299,7 @@ def render_headline(exp: Path = EXP) -> str:
             continue
         peak, speed = mem.get("peak_memory_gb"), mem.get("samples_per_s")
         accuracy = "no result" if r is None else f"{100 * accuracy_of(r):.2f}"
-        trainable = "" if r is None else f"{r['parameters']['trainable']:,}"
+        trainable = "" if r is None else f"{r.parameters['trainable']:,}"
         rows.append(f"| {label} | {accuracy} | {trainable} | {'' if peak is None else f'{peak:.2f}'} | "
                     f"{'' if speed is None else f'{speed:,.0f}'} |")
     speeds = [f"{SETUPS.get(name, name)} {r['samples_per_s']:,.0f}" for name, r in bench.items() if "samples_per_s" in r]

@@ -2,8 +2,9 @@
 
 usage: python experiments/gpu_node/summarize.py WORK OUT   (run.sh calls it after each step)
 Reads WORK/status/ (each step's exit status and wall time, the node's device) and the result files
-under WORK/results/; the numbers come straight from those files. Standard library and
-tokentune.atomic only: it runs on the node before anything else is known to work.
+under WORK/results/; the numbers come straight from those files. Standard library,
+tokentune.atomic and tokentune.run.results only: it runs on the node before anything else is
+known to work.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from tokentune.atomic import write_atomic
+from tokentune.run.results import RunResults
 
 STEPS = ("bench", "fast", "accuracy")
 ACCURACY_RUNS = ("full", "adapter", "lora", "prefix", "bpe32k")
@@ -25,12 +27,13 @@ def read(path: Path):
 
 
 def run_summary(run: Path) -> dict | None:
-    r = read(run / "results.json")
-    if r is None:
+    raw = read(run / "results.json")
+    if raw is None:
         return None
+    r = RunResults.from_json(raw)
     predictions = run / "SST2.tsv"
-    return {"validation": r["validation"], "wall_time_s": r["wall_time_s"], "steps": r["steps"],
-            "trainable": r["parameters"]["trainable"], "vocab_size": r.get("vocabulary", {}).get("vocab_size"),
+    return {"validation": r.validation, "wall_time_s": r.wall_time_s, "steps": r.steps,
+            "trainable": r.parameters["trainable"], "vocab_size": r.vocabulary.get("vocab_size"),
             "test_predictions": (sum(1 for _ in predictions.open()) - 1) if predictions.is_file() else None}
 
 

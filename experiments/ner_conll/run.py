@@ -53,6 +53,7 @@ def main() -> None:
     args = p.parse_args()
     from tokentune.config import _package_dir
     from tokentune.run.provenance import environment
+    from tokentune.run.results import RunResults
 
     conll, out = args.data / "conll2003", ROOT / "outputs" / "experiments" / "ner_conll"
     out.mkdir(parents=True, exist_ok=True)
@@ -70,11 +71,11 @@ def main() -> None:
             cmd = [sys.executable, "train.py", *SETTINGS, f"task.data_dir={conll}", *RUNS[name],
                    f"hydra.run.dir={out / name}"]
             wall = timed(cmd, out / f"{name}.log")
-            run = json.loads((out / name / "results.json").read_text())
-            row = {"validation": {k.removeprefix("val/"): v for k, v in run["validation"].items()},
-                   "steps": run["steps"], "vocab_size": run["vocabulary"]["vocab_size"],
-                   "parameters": {k: run["parameters"][k] for k in ("trainable", "total")},
-                   "data": run["data"]}
+            run = RunResults.load(out / name / "results.json")
+            row = {"validation": {k.removeprefix("val/"): v for k, v in run.validation.items()},
+                   "steps": run.steps, "vocab_size": run.vocabulary["vocab_size"],
+                   "parameters": {k: run.parameters[k] for k in ("trainable", "total")},
+                   "data": run.data}
         row.update(command=" ".join(Path(c).name if c.startswith(str(ROOT)) else c for c in cmd[1:]),
                    wall_time_s=round(wall, 1))
         # read again just before writing: several invocations (--only a / --only b) may share the file

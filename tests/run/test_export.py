@@ -155,6 +155,17 @@ def test_tokentune_export_writes_what_the_run_wrote_and_names_a_missing_base(com
     assert (tmp_path / "exported" / "adapter" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "exported" / "README.md").read_text() == (tmp_path / "model" / "README.md").read_text()
 
+    # a results.json cut short: the export is written, without a card, and says why
+    whole = (tmp_path / "results.json").read_text()
+    (tmp_path / "results.json").write_text(whole[: len(whole) // 2])
+    out = run_cli("-m", "tokentune.cli_export", f"ckpt_path={ckpt}", f"out={tmp_path / 'uncarded'}",
+                  f"paths.cache_dir={cache_dir}", f"hydra.run.dir={tmp_path / 'export_run3'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "uncarded" / "model.safetensors").is_file()
+    assert not (tmp_path / "uncarded" / "README.md").exists()
+    assert f"{tmp_path / 'results.json'}: " in out.stdout + out.stderr
+    assert "; the export has no model card" in out.stdout + out.stderr
+
     checkpoint = torch.load(ckpt, weights_only=True)
     checkpoint["hyper_parameters"]["cfg"]["model"]["pretrained"] = str(tmp_path / "no-such-model")
     torch.save(checkpoint, tmp_path / "moved.ckpt")

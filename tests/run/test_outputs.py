@@ -1,6 +1,7 @@
 """What a run writes and which weights it reports: the default run folder, results.json with
 test metrics where the test split has labels, the best checkpoint across epochs, early stopping."""
 import csv
+import dataclasses
 import json
 import re
 import shutil
@@ -13,6 +14,7 @@ from conftest import ROOT, run_cli, run_overrides
 from tokentune.config import compose as compose_train
 from tokentune.data import datamodule
 from tokentune.run.fit import fit
+from tokentune.run.results import RunResults
 
 DEMO = Path(datamodule.__file__).parent / "demo"
 
@@ -66,6 +68,10 @@ def test_a_run_writes_the_default_layout(tmp_path, cache_dir):
         "tokentune.json"]
 
     results = json.loads((run / "results.json").read_text())
+    # every key is RunResults's, and read back and written again the file is the same text
+    assert set(results) == {f.name for f in dataclasses.fields(RunResults)} - {"non_finite"}
+    RunResults.load(run / "results.json").write(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_text() == (run / "results.json").read_text()
     assert results["run_dir"] == str(run)
     assert set(results["validation"]) == {"val/accuracy", "val/f1", "val/loss"}
     assert results["test"] == {}  # the demo task has no test split

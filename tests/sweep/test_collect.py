@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import run_cli, write_results
 from tokentune.sweep.collect import collect, main
 
 SWEEP = ("model=bert_tiny", "finetune=full,lora", "seed=1,2", "trainer.max_steps=2",
@@ -117,9 +117,8 @@ def fake_run(d: Path, overrides: list[str], accuracy: float, *, config: dict | N
         hydra = {"hydra": {"runtime": {"choices": choices}}}
         (d / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
     (d / "config.yaml").write_text(yaml.safe_dump(config or {"task": {"monitor": "accuracy"}}))
-    (d / "results.json").write_text(json.dumps({
-        "validation": {"val/accuracy": accuracy, "val/loss": 1 - accuracy}, "test": {},
-        "parameters": {"trainable": 100, "total": 1000}, "wall_time_s": 10.0}))
+    write_results(d, validation={"val/accuracy": accuracy, "val/loss": 1 - accuracy},
+                  parameters={"trainable": 100, "total": 1000}, wall_time_s=10.0)
 
 
 def test_groups_by_every_swept_key_and_fills_defaults_from_the_run(tmp_path):

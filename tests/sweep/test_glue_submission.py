@@ -2,14 +2,13 @@
 an incomplete set, mixed models and predictions that do not cover a test split."""
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import run_cli
+from conftest import run_cli, write_results
 from tokentune.sweep.glue_submission import FILES
 
 SERVER_FILES = sorted(FILES)
@@ -53,9 +52,7 @@ def fake_run(runs: Path, compose, glue: Path, task: str, *, model="bert_tiny", s
         predictions[split] = str(path)
     monitor = cfg.task.monitor.rpartition("/")
     key = ("val" + monitor[0][len("validation"):] if monitor[0] else "val") + "/" + monitor[2]
-    (run / "results.json").write_text(json.dumps({
-        "task": task, "model": model, "validation": {key: score}, "parameters": {"trainable": 1},
-        "wall_time_s": 1.0, "test_predictions": predictions}))
+    write_results(run, task=task, model=model, validation={key: score}, test_predictions=predictions)
     return run
 
 

@@ -197,6 +197,7 @@ def export_checkpoint(cfg) -> Path:
     the card when the run's results.json is beside its checkpoints/ folder."""
     from tokentune.run.model_card import write_model_card
     from tokentune.run.restore import load_weights, restore
+    from tokentune.run.results import RunResults
 
     overwrite = bool(cfg.get("overwrite", False))
     check_target(cfg.out, overwrite)  # before the model is built: a refusal takes a second
@@ -205,7 +206,11 @@ def export_checkpoint(cfg) -> Path:
     out = export_model(module.model, dm.tokenizer, train_cfg, Path(cfg.out), overwrite=overwrite)
     results = Path(cfg.ckpt_path).resolve().parent.parent / "results.json"
     if results.is_file():
-        write_model_card(train_cfg, json.loads(results.read_text()),
-                         {split: len(t) for split, t in dm.texts.items()}, out)
+        try:
+            run = RunResults.load(results)
+        except (ValueError, UnicodeDecodeError) as err:  # NotRunResults, or not JSON (cut short)
+            log.warning("%s: %s; the export has no model card", results, err)
+        else:
+            write_model_card(train_cfg, run, {split: len(t) for split, t in dm.texts.items()}, out)
     print(f"exported {cfg.ckpt_path} to {out}", flush=True)
     return out

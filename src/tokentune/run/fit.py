@@ -83,7 +83,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     from tokentune.run.export import directory_size_mb, export_model
     from tokentune.run.guards import Interruption
     from tokentune.run.model_card import write_model_card
-    from tokentune.run.results import metrics_to_floats, summary, write_json_atomic
+    from tokentune.run.results import RunResults, metrics_to_floats, summary
     from tokentune.run.tracking import log_reports, tracking
     from tokentune.run.trainer import build_trainer
 
@@ -148,41 +148,40 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             # refused any other folder there before the fit began
             exported = export_model(module.model, dm.tokenizer, cfg, run_dir / "model", overwrite=True)
         interruption.after_scoring(trainer)
-        results = {
-            "run_dir": str(run_dir),
-            "task": cfg.task.name, "model": cfg.model.name, "finetune": cfg.finetune.method,
-            "tokenizer": cfg.tokenizer.name, "seed": cfg.seed,
-            "validation": metrics_to_floats(validation), "test": metrics_to_floats(test),
-            "test_predictions": predictions,
-            "validation_predictions": validation_predictions,
-            "best_checkpoint": best,
-            "checkpoint_mb": Path(best).stat().st_size / 2**20 if best else None,
-            "epochs": trainer.current_epoch, "steps": trainer.global_step,
-            "parameters": module.parameter_report,
-            "vocabulary": {k: vocab[k] for k in ("vocab_size", "embedding_params") if k in vocab},
-            "induction": module.induction_stats,
-            "data": dm.data_report,
-            "model_dir": str(exported) if exported else None,
-            "model_mb": None,
+        results = RunResults(
+            run_dir=str(run_dir),
+            task=cfg.task.name, model=cfg.model.name, finetune=cfg.finetune.method,
+            tokenizer=cfg.tokenizer.name, seed=cfg.seed,
+            validation=metrics_to_floats(validation), test=metrics_to_floats(test),
+            test_predictions=predictions,
+            validation_predictions=validation_predictions,
+            best_checkpoint=best,
+            checkpoint_mb=Path(best).stat().st_size / 2**20 if best else None,
+            epochs=trainer.current_epoch, steps=trainer.global_step,
+            parameters=module.parameter_report,
+            vocabulary={k: vocab[k] for k in ("vocab_size", "embedding_params") if k in vocab},
+            induction=module.induction_stats,
+            data=dm.data_report,
+            model_dir=str(exported) if exported else None,
             # a resume's settings that differ from its checkpoint's: {key: [checkpoint's, this run's]}
-            "resume_changes": changes,
-            "wall_time_s": time.perf_counter() - start,
-        }
+            resume_changes=changes,
+            wall_time_s=time.perf_counter() - start,
+        )
         if exported:
             write_model_card(cfg, results, {split: len(t) for split, t in dm.texts.items()}, exported)
-            results["model_mb"] = directory_size_mb(exported)
+            results.model_mb = directory_size_mb(exported)
         if writer:
             from tokentune.vocab.report import model_sizes, write_report
 
             vocab.update(model_sizes(module.model, vocab["vocab_size"], vocab["base_vocab_size"],
-                                     checkpoint_mb=results["checkpoint_mb"], model_mb=results["model_mb"]))
+                                     checkpoint_mb=results.checkpoint_mb, model_mb=results.model_mb))
             write_report(vocab, run_dir)
-            write_json_atomic(results, run_dir / "results.json")
+            results.write(run_dir / "results.json")
             log_reports(trainer.loggers,
                         {"vocabulary": vocab, "parameters": module.parameter_report})
     if writer:
         print(summary(results), flush=True)
-    return results
+    return results.to_json()  # the Hydra job's return value (read by the Optuna sweeper)
 
 
 # The files a fit writes into its folder: a folder in the place of one would stop it at the end

@@ -14,6 +14,7 @@ from pathlib import Path
 from tokentune.atomic import write_atomic
 from tokentune.config import TrainConfig
 from tokentune.run.provenance import environment, markdown_lines
+from tokentune.run.results import RunResults
 from tokentune.task import get_kind
 
 
@@ -29,11 +30,11 @@ def how_to_load(cfg: TrainConfig) -> list[str]:
     return get_method(cfg.finetune.method).how_to_load(cfg, "path/to/this/folder", get_kind(cfg.task.kind))
 
 
-def model_card(cfg: TrainConfig, results: dict, rows: dict[str, int]) -> str:
+def model_card(cfg: TrainConfig, results: RunResults, rows: dict[str, int]) -> str:
     base = cfg.model.pretrained or f"{cfg.model.name} (randomly initialised: {json.dumps(cfg.model.config, default=str)})"
     method = {k: v for k, v in asdict(cfg.finetune).items() if k != "method"}
-    vocab = results["vocabulary"]
-    params = results["parameters"]
+    vocab = results.vocabulary
+    params = results.parameters
     lines = [
         f"# {cfg.task.name}: {cfg.model.name} fine-tuned with {cfg.finetune.method}",
         "",
@@ -51,12 +52,12 @@ def model_card(cfg: TrainConfig, results: dict, rows: dict[str, int]) -> str:
         f"- optimizer: AdamW, lr {cfg.optimizer.lr:g}, warm-up {cfg.optimizer.warmup_ratio:g}, "
         f"weight decay {cfg.optimizer.weight_decay:g}",
         f"- batch size {cfg.data.batch_size}, max length {cfg.data.max_length}, "
-        f"{results['epochs']} epochs ({results['steps']:,} steps), precision {cfg.trainer.precision}, "
+        f"{results.epochs} epochs ({results.steps:,} steps), precision {cfg.trainer.precision}, "
         f"seed {cfg.seed}",
         "",
         "## Results (best checkpoint)",
-        f"- validation: {_metrics(results['validation'])}",
-        f"- test: {_metrics(results['test'])}",
+        f"- validation: {_metrics(results.validation)}",
+        f"- test: {_metrics(results.test)}",
         "",
         "## Provenance",
         *markdown_lines(environment()),
@@ -64,7 +65,7 @@ def model_card(cfg: TrainConfig, results: dict, rows: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_model_card(cfg: TrainConfig, results: dict, rows: dict[str, int], folder: Path) -> Path:
+def write_model_card(cfg: TrainConfig, results: RunResults, rows: dict[str, int], folder: Path) -> Path:
     path = folder / "README.md"
     write_atomic(path, model_card(cfg, results, rows))
     return path

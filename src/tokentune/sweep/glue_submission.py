@@ -38,12 +38,12 @@ def best_runs(runs: list[Run]) -> dict[str, Run]:
 
     by_task: dict[str, list[Run]] = {}
     for r in runs:
-        by_task.setdefault(r.results["task"], []).append(r)
+        by_task.setdefault(r.results.task, []).append(r)
     best = {}
     for task, members in by_task.items():
         split, metric = monitored(members[0].defaults.get("task.monitor", "loss"), members[0].task_splits())
         key, sign = f"{stage(split)}/{metric}", 1 if higher_is_better(metric) else -1
-        best[task] = max(members, key=lambda r: sign * r.results["validation"].get(key, float("-inf") * sign))
+        best[task] = max(members, key=lambda r: sign * r.results.validation.get(key, float("-inf") * sign))
         if len(members) > 1:
             print(f"{task}: {best[task].dir} (best {key} of {len(members)} runs)", file=sys.stderr)
     return best
@@ -51,22 +51,22 @@ def best_runs(runs: list[Run]) -> dict[str, Run]:
 
 def submission(runs_dir: Path, out: Path) -> Path:
     runs, _ = find_runs(runs_dir)
-    runs = [r for r in runs if r.results.get("test_predictions")]
+    runs = [r for r in runs if r.results.test_predictions]
     chosen = best_runs(runs)
     missing = [name for name, (tasks, _) in FILES.items() if not any(t in chosen for t in tasks)]
     if missing:
         raise UserError(f"{runs_dir}: no run with test predictions for {', '.join(missing)} "
                         f"(the submission needs every GLUE task; have {', '.join(sorted(chosen)) or 'none'})")
-    models = sorted({r.results["model"] for r in chosen.values()})
+    models = sorted({r.results.model for r in chosen.values()})
     if len(models) > 1:
         raise UserError(f"{runs_dir}: the runs mix models ({', '.join(models)}); a submission is one model's")
     contents = {}
     for name, (tasks, split) in FILES.items():
         run = chosen[next(t for t in tasks if t in chosen)]
-        predictions = run.results["test_predictions"].get(split)
+        predictions = run.results.test_predictions.get(split)
         if predictions is None or not Path(predictions).is_file():
             raise UserError(f"{run.dir}: no predictions of its {split} split for {name} "
-                            f"(results.json test_predictions: {run.results['test_predictions']})")
+                            f"(results.json test_predictions: {run.results.test_predictions})")
         contents[name] = _checked(Path(predictions), name, _test_rows(run, split))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

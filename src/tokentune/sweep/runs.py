@@ -10,14 +10,13 @@ from typing import Any
 
 import yaml
 
-# results.json keys the table is made of; a file without them is not a finished run's
-REQUIRED = ("validation", "parameters", "wall_time_s")
+from tokentune.run.results import NotRunResults, RunResults
 
 
 @dataclass
 class Run:
     dir: Path
-    results: dict[str, Any]
+    results: RunResults
     overrides: dict[str, str]  # the command-line overrides of this job (.hydra/overrides.yaml)
     defaults: dict[str, str]  # everything else: config-group choices and config.yaml values
 
@@ -57,12 +56,11 @@ def _load(d: Path) -> Run | Skipped:
     if not path.is_file():
         return Skipped(d, "no results.json (unfinished or killed)")
     try:
-        results = json.loads(path.read_text(encoding="utf-8"))
+        results = RunResults.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except NotRunResults as err:
+        return Skipped(d, f"results.json {err}")
     except (ValueError, UnicodeDecodeError):
         return Skipped(d, "results.json is not valid JSON (truncated?)")
-    missing = [k for k in REQUIRED if not isinstance(results, dict) or k not in results]
-    if missing:
-        return Skipped(d, f"results.json lacks {', '.join(missing)}")
     try:
         overrides = dict(_split(o) for o in _yaml(d / ".hydra" / "overrides.yaml") or [])
         choices = ((_yaml(d / ".hydra" / "hydra.yaml") or {}).get("hydra") or {}) \

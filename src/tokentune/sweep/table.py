@@ -9,6 +9,7 @@ from typing import Optional
 
 from tokentune.config import monitored, stage
 from tokentune.errors import UserError
+from tokentune.run.results import RunResults
 from tokentune.sweep.runs import Run
 
 SECTIONS = ("validation", "test")  # results.json's sections: validation/accuracy, validation_matched/accuracy ...
@@ -42,10 +43,10 @@ class Table:
     rows: list[Row]
 
 
-def metric_value(results: dict, metric: str) -> Optional[float]:
+def metric_value(results: RunResults, metric: str) -> Optional[float]:
     split, _, name = metric.partition("/")
     section = next(s for s in SECTIONS if split.startswith(s))
-    value = (results.get(section) or {}).get(f"{stage(split)}/{name}")
+    value = getattr(results, section).get(f"{stage(split)}/{name}")
     return None if value is None else float(value)
 
 
@@ -89,7 +90,7 @@ def build_table(runs: list[Run], metric: str) -> Table:
     groups: dict[tuple[str, ...], list[Run]] = {}
     for r in runs:
         groups.setdefault(tuple(r.setting(k) for k in keys), []).append(r)
-    names = {_split_name(k) for r in runs for k in r.results["validation"]}
+    names = {_split_name(k) for r in runs for k in r.results.validation}
     if not any(metric_value(r.results, metric) is not None for r in runs):
         raise UserError(f"--metric: no run reports {metric}; "
                         f"they report {', '.join(sorted(names))}")
@@ -101,8 +102,8 @@ def build_table(runs: list[Run], metric: str) -> Table:
             if found:
                 stats[name] = Stat.of(found)
         rows.append(Row(dict(zip(keys, values)), members, stats,
-                        Stat.of([r.results["parameters"]["trainable"] for r in members]),
-                        Stat.of([r.results["wall_time_s"] for r in members])))
+                        Stat.of([r.results.parameters["trainable"] for r in members]),
+                        Stat.of([r.results.wall_time_s for r in members])))
     return Table(keys, [metric] + sorted(names - {metric}), metric, rows)
 
 
