@@ -451,6 +451,7 @@ def test_a_signal_saves_the_step_and_the_resumed_fit_matches_an_uninterrupted_on
     step = int(found.group(1))
     assert 10 < step < 102
     assert torch.load(last, weights_only=True)["global_step"] == step
+    saved = next(v for k, v in torch.load(last, weights_only=True)["callbacks"].items() if "ResumeState" in k)
     assert not temporaries(last.parent)
     if extra:
         return
@@ -462,6 +463,10 @@ def test_a_signal_saves_the_step_and_the_resumed_fit_matches_an_uninterrupted_on
     assert record.weights.keys() == whole_record.weights.keys() and not different, different[:3]
     assert metrics_rows(tmp_path / "run") == whole_rows
     assert resumed["validation"] == whole["validation"]
+    # the wall time of both commands: the interrupted one's up to the checkpoint resumed from
+    assert resumed["wall_time_parts_s"][:1] == saved["wall_time_parts_s"] and len(resumed["wall_time_parts_s"]) == 2
+    assert resumed["wall_time_s"] == sum(resumed["wall_time_parts_s"]) and min(resumed["wall_time_parts_s"]) > 0
+    assert whole["wall_time_parts_s"] == [whole["wall_time_s"]]
 
 
 def test_a_resume_continues_its_runs_folder_and_adds_no_hydra_files_to_it(tmp_path):

@@ -94,7 +94,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
     warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     interruption = Interruption(run_dir)  # SIGTERM / SIGINT: last.ckpt at the next step (run/guards.py)
-    trainer = build_trainer(cfg, run_dir, [interruption, *extra_callbacks])
+    trainer = build_trainer(cfg, run_dir, [interruption, *extra_callbacks], started=start)
     # Under DDP every rank runs this function in the same run_dir; global rank 0 alone writes files
     writer = trainer.is_global_zero
     if writer:
@@ -148,6 +148,7 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             # refused any other folder there before the fit began
             exported = export_model(module.model, dm.tokenizer, cfg, run_dir / "model", overwrite=True)
         interruption.after_scoring(trainer)
+        parts = resume_state(trainer).parts_s()  # this command's, after any it resumes
         results = RunResults(
             run_dir=str(run_dir),
             task=cfg.task.name, model=cfg.model.name, finetune=cfg.finetune.method,
@@ -165,7 +166,8 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
             model_dir=str(exported) if exported else None,
             # a resume's settings that differ from its checkpoint's: {key: [checkpoint's, this run's]}
             resume_changes=changes,
-            wall_time_s=time.perf_counter() - start,
+            wall_time_s=sum(parts),
+            wall_time_parts_s=parts,
         )
         if exported:
             write_model_card(cfg, results, {split: len(t) for split, t in dm.texts.items()}, exported)
@@ -194,6 +196,12 @@ def check_run_files(run_dir: Path) -> None:
         if (run_dir / name).is_dir():
             raise UserError(f"{run_dir / name} is a folder; the run writes its {name} there: move "
                             "the folder away, or choose another paths.output_dir")
+
+
+def resume_state(trainer) -> "ResumeState":
+    from tokentune.run.resume import ResumeState
+
+    return next(c for c in trainer.callbacks if isinstance(c, ResumeState))
 
 
 def check_model_dir(folder: Path) -> None:

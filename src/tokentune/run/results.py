@@ -41,13 +41,16 @@ class RunResults:
     parameters: dict[str, Any]  # tokentune.finetune.report.parameter_report
     vocabulary: dict[str, int]  # vocab_size, embedding_params
     induction: Optional[dict[str, Any]]  # the new embedding rows' sources; None with the backbone's vocabulary
-    wall_time_s: float
+    wall_time_s: float  # the sum of wall_time_parts_s
     test_predictions: dict[str, str] = field(default_factory=dict)  # unlabelled test split → prediction file
     validation_predictions: Optional[str] = None  # a kind that predicts validation (extractive QA): its file
     data: dict[str, Any] = field(default_factory=dict)  # the task kind's data_report
     model_dir: Optional[str] = None  # the exported model/ folder
     model_mb: Optional[float] = None
     resume_changes: dict[str, list] = field(default_factory=dict)  # key → [checkpoint's, this run's]
+    # each command's part, in order: an interrupted fit's up to the checkpoint the next one resumed
+    # from (what it did after that is done again), then the last; one part when never interrupted
+    wall_time_parts_s: list[float] = field(default_factory=list)
     # where a number above is null: its path → "nan" / "inf" / "-inf" (tokentune.atomic.json_text)
     non_finite: dict[str, str] = field(default_factory=dict)
 

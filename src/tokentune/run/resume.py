@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -58,7 +59,11 @@ class ResumeState(pl.Callback):
     """Saves the global RNG states and how far the loggers got with each checkpoint; a fit resumed
     from it gets both back."""
 
-    def __init__(self):
+    def __init__(self, started: Optional[float] = None):
+        # perf_counter() when this command began, and the parts of the commands before it
+        self.started = time.perf_counter() if started is None else started
+        self.earlier_parts_s: list[float] = []
+        self._trained = False
         self._trainer: Optional[pl.Trainer] = None
         self._rng: Optional[dict] = None  # restored: set just before the first batch trained
         self._logged_through: Optional[int] = None
@@ -76,13 +81,21 @@ class ResumeState(pl.Callback):
         # interrupted fit's (the batch being saved logs its row just after this), later ones
         # belong to batches a resumed fit trains again
         return {"rng": rng_states(),
-                "logged_through": compat.batches_that_stepped(trainer)}
+                "logged_through": compat.batches_that_stepped(trainer),
+                "wall_time_parts_s": self.parts_s()}
+
+    def parts_s(self) -> list[float]:
+        """The wall time of every command of this run so far, this one's until now."""
+        return [*self.earlier_parts_s, time.perf_counter() - self.started]
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._rng = state.get("rng")
         self._logged_through = state.get("logged_through")
+        if not self._trained:  # a resume's restore; later ones (validate/test on best.ckpt) are not
+            self.earlier_parts_s = list(state.get("wall_time_parts_s", []))  # none in older checkpoints
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._trained = True
         for logger in trainer.loggers:
             if isinstance(logger, CSVLogger):
                 logger.keep_through = self._logged_through

@@ -55,12 +55,12 @@ def build_logger(cfg: TrainConfig, run_dir: Path):
                                   save_dir=str(run_dir), offline=offline)
 
 
-def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
+def build_callbacks(cfg: TrainConfig, run_dir: Path, started: float | None = None) -> list[pl.Callback]:
     c, monitor = cfg.callbacks, cfg.task.monitor_key
     mode = "max" if higher_is_better(cfg.task.monitored[1]) else "min"
     # the RNG states and logged rows a checkpoint needs for a bit-identical resume (run/resume.py);
     # a training loss gone to nan or inf stops the fit (run/guards.py)
-    out: list[pl.Callback] = [ResumeState(), FiniteLoss(cfg)]
+    out: list[pl.Callback] = [ResumeState(started), FiniteLoss(cfg)]
     if c.checkpoint:
         # checkpoints are written beside their final name and renamed (AtomicCheckpointIO)
         # last.ckpt: the state after every validation, or every n training steps. Not the best
@@ -83,13 +83,15 @@ def build_callbacks(cfg: TrainConfig, run_dir: Path) -> list[pl.Callback]:
     return out
 
 
-def build_trainer(cfg: TrainConfig, run_dir: Path, extra_callbacks: list[pl.Callback] = ()) -> pl.Trainer:
+def build_trainer(cfg: TrainConfig, run_dir: Path, extra_callbacks: list[pl.Callback] = (),
+                  started: float | None = None) -> pl.Trainer:
+    """`started`: perf_counter() when the command began (its wall time counts from there)."""
     compat.quiet_info()
     kwargs = dataclasses.asdict(cfg.trainer)
     del kwargs["ddp_timeout_s"]  # inside the strategy object
     kwargs["strategy"] = build_strategy(cfg.trainer, cfg.model.family)
     kwargs["enable_progress_bar"] = cfg.callbacks.progress_bar != "none"
-    callbacks = build_callbacks(cfg, run_dir) + list(extra_callbacks)
+    callbacks = build_callbacks(cfg, run_dir, started) + list(extra_callbacks)
     return pl.Trainer(
         **kwargs,
         logger=build_logger(cfg, run_dir),
