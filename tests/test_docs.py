@@ -81,3 +81,15 @@ def test_the_readme_test_command_is_what_ci_runs():
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.lstrip().startswith("#")]
     assert [line for line in ci if line.startswith("make ")] == ["make test 2>&1 | tee \"$log\""]
+
+
+def test_every_config_listing_is_the_real_file():
+    """A ```yaml block whose first line names a config file (`# conf/...yaml`) is that file, whole."""
+    listings = []
+    for page in PAGES:
+        for block in re.findall(r"```yaml\n(.*?)```", page.read_text(), flags=re.S):
+            first, _, body = block.partition("\n")
+            if re.fullmatch(r"# conf/\S+\.yaml", first):
+                listings.append(first[2:])
+                assert body == (ROOT / first[2:]).read_text(), f"{page.name}: the listing of {first[2:]} is not the file"
+    assert "conf/hparams_search/demo_lora.yaml" in listings
