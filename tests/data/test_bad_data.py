@@ -12,18 +12,10 @@ import torch
 
 from conftest import run_overrides
 from tokentune.config import compose, validate
-from tokentune.data import datamodule, encode
-from tokentune.data.datamodule import TaskDataModule
+from tokentune.data import encode
 from tokentune.errors import ConfigError, UserError
 
-DEMO = Path(datamodule.__file__).parent / "demo"
-
-
-def loaded(cache: Path, *overrides: str) -> TaskDataModule:
-    cfg = validate(compose(run_overrides(cache, cache / "run") + ["model=bert_tiny", *overrides]))
-    dm = TaskDataModule(cfg)
-    dm.load()
-    return dm
+from test_datamodule import DEMO, loaded
 
 
 def demo_with(tmp_path: Path, train_rows: list[str]) -> Path:
