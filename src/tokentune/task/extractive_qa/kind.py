@@ -16,7 +16,6 @@ from tokentune.task.kind import TaskKind
 
 FORMATS = ("squad", "jsonl", "hub")
 METRICS = ("exact_match", "f1")
-HEADS = ("qa_outputs", "classifier")  # transformers' names (ModernBERT's is classifier)
 
 
 class ExtractiveQA(TaskKind):
@@ -24,6 +23,7 @@ class ExtractiveQA(TaskKind):
     auto_class = "AutoModelForQuestionAnswering"
     peft_task_type = "QUESTION_ANS"
     pipeline_task = "question-answering"  # transformers 5 has no such pipeline: see load_example
+    head_names = ("qa_outputs", "classifier")  # transformers' names (ModernBERT's is classifier)
     configures_labels = False  # two logits per token, start and end
     packing_refused = ("a packed row feeds a sentence head one pooled token per sequence; question "
                        "answering scores every token, so its batches are padded (data.packing=false)")
@@ -82,7 +82,7 @@ class ExtractiveQA(TaskKind):
         config.num_labels = 2
 
     def head(self, family, model=None) -> str:
-        return next((name for name in HEADS if hasattr(model, name)), HEADS[0])
+        return next((name for name in self.head_names if hasattr(model, name)), self.head_names[0])
 
     def trained_heads(self, family, model) -> tuple[str, ...]:
         return (self.head(family, model),)
