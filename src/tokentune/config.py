@@ -397,6 +397,22 @@ def _sweep_name(mode: Any, sweep_dir: str) -> Optional[str]:
     return Path(sweep_dir).name if getattr(mode, "name", mode) == "MULTIRUN" else None
 
 
+JOB_DIR_BYTES = 200  # below the 255 bytes most filesystems allow a name, with room for a suffix
+
+
+def _job_dir(num: Any, override_dirname: str) -> str:
+    """`${tt.job_dir:${hydra.job.num},${hydra.job.override_dirname}}`: a sweep job's folder, its
+    number and overrides; cut, with a hash of the whole name, where the overrides would make a
+    name too long to create (the job's overrides are in its .hydra/overrides.yaml)."""
+    import hashlib
+
+    name = f"{num}-{override_dirname}" if override_dirname else str(num)
+    if len(name.encode()) <= JOB_DIR_BYTES:
+        return name
+    cut = name.encode()[:JOB_DIR_BYTES].decode(errors="ignore")
+    return f"{cut}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
 def _devices_per_node(devices: Any) -> int:
     """`${tt.devices_per_node:${trainer.devices}}`: tasks and GPUs per node of a SLURM job, which
     must be a count (not auto or -1: the job is sized before any GPU is seen)."""
@@ -409,7 +425,7 @@ def _devices_per_node(devices: Any) -> int:
 
 
 RESOLVERS = {"tt.package_dir": _package_dir, "tt.sweep_name": _sweep_name,
-             "tt.devices_per_node": _devices_per_node}
+             "tt.devices_per_node": _devices_per_node, "tt.job_dir": _job_dir}
 
 
 def register_resolvers() -> None:
