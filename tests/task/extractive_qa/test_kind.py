@@ -101,6 +101,26 @@ def test_the_export_is_a_question_answering_folder_that_answers_as_the_run_did(q
         assert "max_length=48, stride=16" in card
 
 
+def span_probability(folder, question, context, start, end) -> float:
+    """pipeline("question-answering")'s score of a span in a context one window holds: the start
+    probability of its first token times the end probability of its last, each a softmax over the
+    context tokens and the null position."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    model, tok = AutoModelForQuestionAnswering.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    enc = tok(question, context, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping")[0].tolist()
+    keep = torch.tensor([i == 0 or s == 1 for i, s in enumerate(enc.sequence_ids(0))])
+    with torch.no_grad():
+        out = model(**enc)
+    start_p, end_p = (logits[0].masked_fill(~keep, float("-inf")).softmax(-1) for logits in (out.start_logits, out.end_logits))
+    context_tokens = [i for i, s in enumerate(enc.sequence_ids(0)) if s == 1]
+    first = next(i for i in context_tokens if offsets[i][0] == start)
+    last = next(i for i in context_tokens if offsets[i][1] == end)
+    return float(start_p[first] * end_p[last])
+
+
 def test_raw_text_predict_returns_the_answer_its_span_and_score(qa_run, tmp_path, cache_dir):
     _, run_dir, _ = qa_run
     context = "the cow eats grass at noon . the fox is purple .  a farmer feeds the cow ."
@@ -112,6 +132,8 @@ def test_raw_text_predict_returns_the_answer_its_span_and_score(qa_run, tmp_path
     assert (row["answer"], row["start"], row["end"]) == ("purple", context.index("purple"),
                                                          context.index("purple") + 6)
     assert 0.05 < row["score"] <= 1  # start times end probability, far above a random pair of ~20 tokens
+    assert row["score"] == pytest.approx(span_probability(run_dir / "model", "what colour is the fox ?", context,
+                                                          row["start"], row["end"]), rel=1e-4)
     lines = tmp_path / "in.jsonl"
     lines.write_text("".join(json.dumps({"question": f"what colour is the {a} ?", "context": f"the {a} is {c} ."}) + "\n"
                              for a, c in (("owl", "green"), ("pig", "black"))))
