@@ -8,7 +8,10 @@ not installed here). After training on the v1.1 train file the same model answer
 file and the v2.0 dev file (null answer where the null score beats the best span by more than
 --null-threshold, run_qa's null_score_diff_threshold).
 
-usage: python experiments/squad/hf_trainer.py TRAIN.json DEV.json DEV_V2.json MODEL_DIR OUT.json [--epochs 2 ...]
+With --score-only the model folder (e.g. tokentune's export of its run) answers both dev files
+untrained: the recipe's post-processing and scoring on another side's model.
+
+usage: python experiments/squad/hf_trainer.py TRAIN.json DEV.json DEV_V2.json MODEL_DIR OUT.json [--epochs 2 ...] [--score-only]
 Prints nothing to stdout but the final JSON line; writes it to OUT.json.
 """
 from __future__ import annotations
@@ -124,6 +127,7 @@ def main() -> None:
     hf_settings(p, epochs=2, lr=1e-4, batch_size=16, max_length=256, warmup_ratio=0.1, weight_decay=0.01, seed=42)
     p.add_argument("--doc-stride", type=int, default=64)
     p.add_argument("--null-threshold", type=float, default=0.0)
+    p.add_argument("--score-only", action="store_true")
     args = p.parse_args()
 
     import official
@@ -136,7 +140,8 @@ def main() -> None:
     model = AutoModelForQuestionAnswering.from_pretrained(args.model)
     trainer = Trainer(model=model, args=training_arguments(args, args.out.parent / "hf_trainer_output", eval_batch_size=64),
                       train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer))
-    trainer.train()
+    if not args.score_only:
+        trainer.train()
 
     result = {"steps": trainer.state.global_step, "train_questions": len(train_rows), "train_windows": len(train),
               "parameters": sum(p.numel() for p in model.parameters())}

