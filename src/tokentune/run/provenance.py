@@ -24,12 +24,20 @@ def commit() -> str:
     return (_git("rev-parse", "--short", "HEAD") or "unknown") + dirty
 
 
+def cpu_name() -> str:
+    """The CPU's model name as /proc/cpuinfo gives it (Linux), else the architecture."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    name = next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), "")
+    return f"{name}, {platform.machine()}" if name else platform.machine()
+
+
 def environment() -> dict:
     """The GPU's name (or the CPU's), the commit (+dirty when tracked files differ), versions."""
     import torch
 
     device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
-              else f"CPU only ({platform.machine()}, {os.cpu_count()} cores)")
+              else f"CPU only ({cpu_name()}, {os.cpu_count()} cores)")
     return {"device": device, "commit": commit(),
             "python": platform.python_version(),
             "packages": {p: metadata.version(p) for p in PACKAGES}}

@@ -29,6 +29,7 @@ class TaskKind:
     auto_class: str  # transformers' Auto class for the head, e.g. "AutoModelForSequenceClassification"
     peft_task_type: str  # peft.TaskType's name: which head peft trains in full (modules_to_save)
     pipeline_task: str  # transformers.pipeline's task for an exported folder
+    head_names: tuple[str, ...] = ()  # what transformers calls the kind's own head, where the family's entry does not say
     configures_labels: bool = True  # the head is sized by num_labels (from_pretrained(num_labels=N))
     # None: data.packing works; else why it cannot (shown as the data.packing error)
     packing_refused: Optional[str] = None

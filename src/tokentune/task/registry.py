@@ -6,6 +6,7 @@ A new kind is one module beside this one (a TaskKind subclass), its line here an
 from __future__ import annotations
 
 from tokentune.errors import ConfigError
+from tokentune.model.families import FAMILY_HEADS
 from tokentune.task.causal_lm import CausalLM
 from tokentune.task.extractive_qa.kind import ExtractiveQA
 from tokentune.task.kind import TaskKind
@@ -14,6 +15,9 @@ from tokentune.task.token_classification.kind import TokenClassification
 
 KINDS: dict[str, TaskKind] = {kind.name: kind for kind in (Classification(), Regression(), CausalLM(),
                                                            TokenClassification(), ExtractiveQA())}
+# every task head of every family and kind: never a LoRA target, and what the parameter report
+# counts as head (a question-answering head is qa_outputs, a name no family's entry holds)
+HEAD_NAMES = FAMILY_HEADS | frozenset(name for kind in KINDS.values() for name in kind.head_names)
 
 
 def get_kind(name: str) -> TaskKind:

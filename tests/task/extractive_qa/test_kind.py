@@ -101,6 +101,26 @@ def test_the_export_is_a_question_answering_folder_that_answers_as_the_run_did(q
         assert "max_length=48, stride=16" in card
 
 
+def span_probability(folder, question, context, start, end) -> float:
+    """pipeline("question-answering")'s score of a span in a context one window holds: the start
+    probability of its first token times the end probability of its last, each a softmax over the
+    context tokens and the null position."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    model, tok = AutoModelForQuestionAnswering.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    enc = tok(question, context, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping")[0].tolist()
+    keep = torch.tensor([i == 0 or s == 1 for i, s in enumerate(enc.sequence_ids(0))])
+    with torch.no_grad():
+        out = model(**enc)
+    start_p, end_p = (logits[0].masked_fill(~keep, float("-inf")).softmax(-1) for logits in (out.start_logits, out.end_logits))
+    context_tokens = [i for i, s in enumerate(enc.sequence_ids(0)) if s == 1]
+    first = next(i for i in context_tokens if offsets[i][0] == start)
+    last = next(i for i in context_tokens if offsets[i][1] == end)
+    return float(start_p[first] * end_p[last])
+
+
 def test_raw_text_predict_returns_the_answer_its_span_and_score(qa_run, tmp_path, cache_dir):
     _, run_dir, _ = qa_run
     context = "the cow eats grass at noon . the fox is purple .  a farmer feeds the cow ."
@@ -112,6 +132,8 @@ def test_raw_text_predict_returns_the_answer_its_span_and_score(qa_run, tmp_path
     assert (row["answer"], row["start"], row["end"]) == ("purple", context.index("purple"),
                                                          context.index("purple") + 6)
     assert 0.05 < row["score"] <= 1  # start times end probability, far above a random pair of ~20 tokens
+    assert row["score"] == pytest.approx(span_probability(run_dir / "model", "what colour is the fox ?", context,
+                                                          row["start"], row["end"]), rel=1e-4)
     lines = tmp_path / "in.jsonl"
     lines.write_text("".join(json.dumps({"question": f"what colour is the {a} ?", "context": f"the {a} is {c} ."}) + "\n"
                              for a, c in (("owl", "green"), ("pig", "black"))))
@@ -202,3 +224,78 @@ def test_evaluation_reads_nothing_back_from_the_device_until_the_epoch_ends(qa_r
     assert ours == [], ours[:3]
     assert any("qa_metric.py" in c.site for c in log.at(-2))  # read once, when the epoch computes
     assert len(dm.splits["validation"]) > 8 * 2 and batches <= set(range(len(dm.splits["validation"])))
+
+
+def test_bf16_mixed_precision_trains_the_reader(qa_run, tmp_path, cache_dir):
+    folder, _, _ = qa_run
+    results = fit(compose_train(run_overrides(cache_dir, tmp_path) + overrides(folder)
+                                + [*LEARNS, "trainer.precision=bf16-mixed", "export=false"]))
+    assert results["validation"]["val/f1"] > 90
+
+
+def test_a_resumed_reader_ends_bit_identical_to_an_uninterrupted_one(qa_run, tmp_path, cache_dir):
+    import torch
+
+    from callbacks import whole_and_resumed
+
+    folder, _, _ = qa_run
+    (whole, whole_record), (resumed, record) = whole_and_resumed(
+        cache_dir, tmp_path, overrides(folder) + [*LEARNS, "callbacks.every_n_train_steps=10", "export=false"],
+        crash_at=57)  # mid-epoch: the 2nd epoch's; last.ckpt at step 50
+    assert record.batches == whole["steps"] - 50
+    assert record.weights.keys() == whole_record.weights.keys()
+    assert all(torch.equal(v, whole_record.weights[k]) for k, v in record.weights.items())
+    assert resumed["validation"] == whole["validation"] and whole["validation"]["val/f1"] > 90
+
+
+def test_a_sweep_is_collected_on_f1(qa_run, tmp_path, cache_dir):
+    from tokentune.sweep.collect import collect
+
+    folder, _, _ = qa_run
+    sweep = tmp_path / "sweep"
+    done = run_cli("train.py", "-m", *overrides(folder), *LEARNS, "trainer.max_epochs=1", "optimizer.lr=1e-3,2e-3",
+                   "export=false", "callbacks.progress_bar=none", f"paths.cache_dir={cache_dir}",
+                   f"hydra.sweep.dir={sweep}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    # the task's overrides make the jobs' folder names too long to create: cut, the number first
+    jobs = sorted(d.name for d in sweep.iterdir() if d.is_dir())
+    assert [j[:2] for j in jobs] == ["0-", "1-"] and all(len(j.encode()) <= 209 for j in jobs)
+    summary = collect(sweep, None, None)
+    assert summary.table.metric == "validation/f1"
+    assert [row.group["optimizer.lr"] for row in summary.table.rows] == ["0.001", "0.002"]  # as Hydra records them
+    assert all({"validation/f1", "validation/exact_match"} <= set(row.metrics) for row in summary.table.rows)
+    runs = sorted(sweep.glob("*/results.json"))
+    assert [row.metrics["validation/f1"].mean for row in summary.table.rows] == pytest.approx(
+        [json.loads(r.read_text())["validation"]["val/f1"] for r in runs])
+
+
+def test_modernbert_trains_its_classifier_head_under_lora_and_exports_it(qa_run, tmp_path, cache_dir):
+    """ModernBERT's question-answering head is `classifier`, not the qa_outputs that peft's
+    QUESTION_ANS trains: it trains in full all the same, and the merged export computes the run's logits."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from exported import checkpoint_model
+
+    folder, _, _ = qa_run
+    results = fit(compose_train(run_overrides(cache_dir, tmp_path / "run") + overrides(folder) + [
+        "model=modernbert_tiny", "finetune=lora", "data.max_length=96", "trainer.max_epochs=1",
+        "trainer.limit_train_batches=8", "data.batch_size=16", "optimizer.lr=1e-2"]))
+    head = results["parameters"]["groups"]["head"]
+    assert head["trainable"] == 2 * 32 + 2  # the classifier's weight and bias (hidden size 32)
+    saved = torch.load(results["best_checkpoint"], weights_only=True)["state_dict"]
+    trained = {k: v for k, v in saved.items() if ".classifier." in k}
+    assert trained and sum(v.numel() for v in trained.values()) == head["trainable"]
+    module = checkpoint_model(results["best_checkpoint"], cache_dir, tmp_path / "eval")
+    wrapped = module.model.get_base_model().classifier  # peft's copy that trains beside the original
+    exported = AutoModelForQuestionAnswering.from_pretrained(results["model_dir"]).eval()
+    assert torch.equal(exported.classifier.weight, wrapped.modules_to_save["default"].weight)
+    assert not torch.allclose(exported.classifier.weight, wrapped.original_module.weight)
+    paragraphs = json.loads((folder / "dev.json").read_text())["data"][0]["paragraphs"][:8]
+    inputs = AutoTokenizer.from_pretrained(results["model_dir"])(
+        [p["qas"][0]["question"] for p in paragraphs], [p["context"] for p in paragraphs], truncation="only_second",
+        max_length=96, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        theirs, ours = exported(**inputs), module.model(**inputs)
+    torch.testing.assert_close(theirs.start_logits, ours.start_logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(theirs.end_logits, ours.end_logits, rtol=1e-5, atol=1e-5)

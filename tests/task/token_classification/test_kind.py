@@ -162,19 +162,12 @@ def test_the_label_list_is_collected_from_the_train_split_when_the_task_gives_no
 
 
 def test_a_resumed_tagger_ends_bit_identical_to_an_uninterrupted_one(ner_run, tmp_path, cache_dir):
-    from callbacks import Crash, CrashAt, Record
+    from callbacks import whole_and_resumed
 
     folder, _, _ = ner_run
-    common = overrides(folder) + [*LEARNS, "callbacks.every_n_train_steps=10", "export=false"]
-    args = run_overrides(cache_dir, tmp_path / "run") + common
-    whole_record = Record()
-    whole = fit(compose_train(run_overrides(cache_dir, tmp_path / "whole") + common),
-                extra_callbacks=[whole_record])
-    with pytest.raises(Crash):
-        fit(compose_train(args), extra_callbacks=[CrashAt(57)])
-    record = Record()
-    resumed = fit(compose_train(args + [f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt"]),
-                  extra_callbacks=[record])
+    (whole, whole_record), (resumed, record) = whole_and_resumed(
+        cache_dir, tmp_path, overrides(folder) + [*LEARNS, "callbacks.every_n_train_steps=10", "export=false"],
+        crash_at=57)
     assert record.batches == whole["steps"] - 50
     assert all(torch.equal(v, whole_record.weights[k]) for k, v in record.weights.items())
     assert resumed["validation"] == whole["validation"] and whole["validation"]["val/f1"] > 0.9

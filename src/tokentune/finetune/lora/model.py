@@ -8,7 +8,8 @@ from transformers.pytorch_utils import Conv1D
 from tokentune.errors import ConfigError
 from tokentune.finetune.peft_model import get_peft_model
 from tokentune.finetune.lora.config import LoraConfig
-from tokentune.model.families import HEAD_NAMES, Family
+from tokentune.model.families import Family
+from tokentune.task.registry import HEAD_NAMES
 
 # The layer types peft's LoRA can wrap; anything else is rejected by peft with a less useful message.
 _LORA_LAYERS = (nn.Linear, nn.Embedding, nn.Conv1d, nn.Conv2d, Conv1D)
@@ -40,9 +41,9 @@ def check_target_modules(model: nn.Module, targets: list[str], family: Family) -
 def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, kind) -> peft.PeftModel:
     targets = list(cfg.target_modules) if cfg.target_modules is not None else list(family.lora_targets)
     check_target_modules(model, targets, family)
-    # The kind's task type makes peft put a new head (classifier/score) in modules_to_save, so it
-    # trains in full; what else the kind trains with it (the family's head_extras) joins it
-    extras = [m for m in kind.trained_heads(family, model) if m != kind.head(family, model)]
+    # Every module the kind trains in full goes into modules_to_save, its head included: peft's
+    # task type adds only the names it knows (QUESTION_ANS: qa_outputs, not ModernBERT's classifier)
+    heads = list(kind.trained_heads(family, model))
     lora = peft.LoraConfig(
         task_type=getattr(peft.TaskType, kind.peft_task_type),
         r=cfg.r,
@@ -51,7 +52,7 @@ def build_lora(model: nn.Module, cfg: LoraConfig, family: Family, kind) -> peft.
         target_modules=targets,
         bias=cfg.bias,
         fan_in_fan_out=family.fan_in_fan_out,
-        modules_to_save=extras or None,
+        modules_to_save=heads or None,
         use_dora=cfg.use_dora,
         use_rslora=cfg.use_rslora,
         init_lora_weights=cfg.peft_init(),

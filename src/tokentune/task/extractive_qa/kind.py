@@ -16,7 +16,6 @@ from tokentune.task.kind import TaskKind
 
 FORMATS = ("squad", "jsonl", "hub")
 METRICS = ("exact_match", "f1")
-HEADS = ("qa_outputs", "classifier")  # transformers' names (ModernBERT's is classifier)
 
 
 class ExtractiveQA(TaskKind):
@@ -24,6 +23,7 @@ class ExtractiveQA(TaskKind):
     auto_class = "AutoModelForQuestionAnswering"
     peft_task_type = "QUESTION_ANS"
     pipeline_task = "question-answering"  # transformers 5 has no such pipeline: see load_example
+    head_names = ("qa_outputs", "classifier")  # transformers' names (ModernBERT's is classifier)
     configures_labels = False  # two logits per token, start and end
     packing_refused = ("a packed row feeds a sentence head one pooled token per sequence; question "
                        "answering scores every token, so its batches are padded (data.packing=false)")
@@ -85,7 +85,7 @@ class ExtractiveQA(TaskKind):
         config.num_labels = 2
 
     def head(self, family, model=None) -> str:
-        return next((name for name in HEADS if hasattr(model, name)), HEADS[0])
+        return next((name for name in self.head_names if hasattr(model, name)), self.head_names[0])
 
     def trained_heads(self, family, model) -> tuple[str, ...]:
         return (self.head(family, model),)
@@ -167,6 +167,8 @@ class ExtractiveQA(TaskKind):
         window's start probability times its end probability, over the context tokens and the
         null position, as pipeline("question-answering") has it); for v2.0 the null answer
         (answer "", start and end null) when the null score wins by more than task.null_threshold."""
+        import math
+
         import torch
         from torch.utils.data import DataLoader
 
@@ -181,7 +183,9 @@ class ExtractiveQA(TaskKind):
         tensors = encode_windows(dm.tokenizer, qs, max_length=train_cfg.data.max_length, doc_stride=task.doc_stride)
         loader = DataLoader(EncodedSplit(tensors), batch_size=cfg.batch_size, shuffle=False,
                             collate_fn=dm.collate_fn(train=False))
-        device, probs, states = trainer.strategy.root_device, [], [[] for _ in range(6)]
+        # per window only what answering and scoring need, never its logits: the n_best scores and
+        # the softmax normalisers, start's plus end's (a span's probability is exp(its score - that))
+        device, norms, states = trainer.strategy.root_device, {}, [[] for _ in range(6)]
         with torch.no_grad():
             for batch in loader:
                 batch = {k: v.to(device) for k, v in batch.items()}
@@ -189,9 +193,9 @@ class ExtractiveQA(TaskKind):
                     out = model(batch)
                 keep = batch["context_mask"].bool()
                 keep[:, NULL] = True
-                start, end = (logits.float().masked_fill(~keep, float("-inf")).softmax(-1).cpu()
-                              for logits in (out.start_logits, out.end_logits))
-                probs.extend(zip(start, end))
+                norm = sum(logits.float().masked_fill(~keep, float("-inf")).logsumexp(-1)
+                           for logits in (out.start_logits, out.end_logits))
+                norms.update(zip(batch["row"].tolist(), norm.tolist()))
                 top = window_top(out.start_logits, out.end_logits, batch["context_mask"], task.n_best)
                 for state, value in zip(states, (batch["row"], *top)):
                     state.extend(value.tolist())
@@ -206,9 +210,9 @@ class ExtractiveQA(TaskKind):
         rows = []
         chosen = choose(qs, best, nulls, version_2=task.version_2, null_threshold=task.null_threshold)
         for n, ((question, context), a) in enumerate(zip(examples, chosen)):
-            w, first, last = (null_window[n][0], NULL, NULL) if a.start is None else (a.span.window, a.span.first, a.span.last)
+            w, score = null_window[n] if a.start is None else (a.span.window, a.span.score)
             rows.append({"question": question, "context": context, "answer": a.text, "start": a.start,
-                         "end": a.end, "score": float(probs[w][0][first] * probs[w][1][last])})
+                         "end": a.end, "score": math.exp(score - norms[w])})
         return rows
 
     def card_task(self, task) -> str:

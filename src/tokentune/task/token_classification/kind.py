@@ -26,6 +26,9 @@ class TokenClassification(TaskKind):
     auto_class = "AutoModelForTokenClassification"
     peft_task_type = "TOKEN_CLS"
     pipeline_task = "token-classification"
+    # transformers names it classifier (BERT, GPT-2, RoBERTa ...) or score (Llama, Qwen2), the two
+    # names peft's TOKEN_CLS trains in full too
+    head_names = ("classifier", "score")
     packing_refused = ("a packed row feeds a sentence head one pooled token per sequence; token "
                        "classification labels every token, so its batches are padded (data.packing=false)")
 
@@ -105,9 +108,7 @@ class TokenClassification(TaskKind):
         self.label_config(config, task)
 
     def head(self, family, model=None) -> str:
-        # transformers names it classifier (BERT, GPT-2, RoBERTa ...) or score (Llama, Qwen2),
-        # the two names peft's TOKEN_CLS trains in full too
-        return next((name for name in ("classifier", "score") if hasattr(model, name)), "classifier")
+        return next((name for name in self.head_names if hasattr(model, name)), self.head_names[0])
 
     def trained_heads(self, family, model) -> tuple[str, ...]:
         return (self.head(family, model),)
