@@ -32,9 +32,12 @@ def _report_user_errors(job: Callable[[DictConfig], Any]) -> Callable[[DictConfi
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
         except OmegaConfBaseException as err:
-            # e.g. a resolver that could not find a package, or a wrong type in an override
-            cause = err.__cause__ if isinstance(err.__cause__, UserError) else err
-            print(f"error: {cause}", file=sys.stderr)
+            # e.g. a resolver that could not find a package, or a wrong type in an override; a
+            # resolver's own message is the line to show, however deep OmegaConf wrapped it
+            cause = err
+            while cause is not None and not isinstance(cause, UserError):
+                cause = cause.__cause__ or cause.__context__
+            print(f"error: {cause or err}", file=sys.stderr)
             raise SystemExit(2) from None
 
     return wrapped

@@ -353,6 +353,10 @@ class TrainConfig:
     ckpt_path: Optional[str] = None  # resume from this checkpoint
     test: bool = True  # score the test split after fitting, where it has labels
     export: bool = True  # write the best weights as a plain model folder, run/model (run/export.py)
+    # settings that differ by task, which `${tt.per_task:KEY}` reads (per_task.<task.name>.KEY): a
+    # paper's per-task table in one experiment file, so that one grid over tasks runs each with
+    # its own epochs, rate, batch size (conf/experiment/lora_paper_glue.yaml)
+    per_task: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         method = get_method(self.finetune.method)
@@ -452,9 +456,24 @@ def _hydra_subdir(ckpt_path: Any) -> Optional[str]:
     return None if resumed_run(ckpt_path) else ".hydra"
 
 
+def _per_task(key: str, *, _root_: Any) -> Any:
+    """`${tt.per_task:KEY}`: per_task.<task.name>.KEY, the running task's own value of a setting."""
+    from tokentune.errors import UserError
+
+    task, table = _root_.task.name, _root_.get("per_task") or {}
+    if task not in table:
+        raise UserError(f"per_task: no settings for task={task} (a ${{tt.per_task:{key}}} asks for "
+                        f"them); give per_task.{task}, or choose one of {', '.join(table) or 'no task'}")
+    if key not in table[task]:
+        raise UserError(f"per_task.{task}: no '{key}' (a ${{tt.per_task:{key}}} asks for it); "
+                        f"it has {', '.join(table[task]) or 'nothing'}")
+    return table[task][key]
+
+
 RESOLVERS = {"tt.package_dir": package_dir, "tt.sweep_name": _sweep_name,
              "tt.devices_per_node": _devices_per_node, "tt.run_dir": _run_dir,
-             "tt.hydra_subdir": _hydra_subdir, "tt.job_dir": _job_dir}
+             "tt.hydra_subdir": _hydra_subdir, "tt.job_dir": _job_dir,
+             "tt.per_task": _per_task}
 
 
 def register_resolvers() -> None:

@@ -51,15 +51,20 @@ def best_runs(runs: list[Run]) -> dict[str, Run]:
 
 def submission(runs_dir: Path, out: Path) -> Path:
     runs, _ = find_runs(runs_dir)
+    return write_submission(runs, out, str(runs_dir))
+
+
+def write_submission(runs: list[Run], out: Path, source: str) -> Path:
+    """The zip of `runs` (found in `source`, named in the errors): per task, its best run."""
     runs = [r for r in runs if r.results.test_predictions]
     chosen = best_runs(runs)
     missing = [name for name, (tasks, _) in FILES.items() if not any(t in chosen for t in tasks)]
     if missing:
-        raise UserError(f"{runs_dir}: no run with test predictions for {', '.join(missing)} "
+        raise UserError(f"{source}: no run with test predictions for {', '.join(missing)} "
                         f"(the submission needs every GLUE task; have {', '.join(sorted(chosen)) or 'none'})")
     models = sorted({r.results.model for r in chosen.values()})
     if len(models) > 1:
-        raise UserError(f"{runs_dir}: the runs mix models ({', '.join(models)}); a submission is one model's")
+        raise UserError(f"{source}: the runs mix models ({', '.join(models)}); a submission is one model's")
     contents = {}
     for name, (tasks, split) in FILES.items():
         run = chosen[next(t for t in tasks if t in chosen)]
