@@ -95,11 +95,16 @@ def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int 
                           text=True, timeout=timeout)
 
 
-def write_results(run_dir: Path, **fields) -> None:
-    """A finished run's results.json, written as fit writes it: `fields`, the rest a tiny run's."""
+def tiny_results(run_dir: Path, **fields):
+    """A finished run's RunResults: `fields`, the rest a tiny run's."""
     from tokentune.run.results import RunResults
 
     tiny = dict(run_dir=str(run_dir), task="demo", model="bert_tiny", finetune="full", tokenizer="pretrained",
                 seed=1, validation={}, test={}, best_checkpoint=None, checkpoint_mb=None, epochs=1, steps=1,
                 parameters={"trainable": 1, "total": 1}, vocabulary={}, induction=None, wall_time_s=1.0)
-    RunResults(**{**tiny, **fields}).write(run_dir / "results.json")
+    return RunResults(**{**tiny, **fields})
+
+
+def write_results(run_dir: Path, **fields) -> None:
+    """A finished run's results.json, written as fit writes it: `fields`, the rest a tiny run's."""
+    tiny_results(run_dir, **fields).write(run_dir / "results.json")

@@ -249,6 +249,7 @@ def _schema_cases():
         (lambda: DataConfig(max_length=1), "data.max_length: must be at least 2, got 1"),
         (lambda: DataConfig(num_workers=-1), "data.num_workers: must be ≥ 0"),
         (lambda: DataConfig(max_train_examples=0), "data.max_train_examples: must be at least 1 (or null for all rows)"),
+        (lambda: DataConfig(max_empty_share=1.5), "data.max_empty_share: must be a share in [0, 1], got 1.5"),
         (lambda: DataConfig(buckets=[32, 16]), "data.buckets: must be increasing widths of at least 1 (or null), got [32, 16]"),
         (lambda: OptimizerConfig(lr=0), "optimizer.lr: must be > 0, got 0"),
         (lambda: OptimizerConfig(lr=float("inf")), "optimizer.lr: must be a finite number, got inf"),

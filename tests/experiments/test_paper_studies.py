@@ -180,10 +180,12 @@ def test_the_bert_paper_table_chooses_a_rate_per_task_and_writes_the_server_zip(
 
 
 def fake_run(tmp_path: Path, lr: str, seed: int, accuracy: float, devices: str = "2"):
+    from conftest import tiny_results
     from tokentune.sweep.runs import Run
 
-    return Run(tmp_path / f"rte-{lr}-{seed}", {"validation": {"val/accuracy": accuracy}, "wall_time_s": 1800.0,
-                                               "parameters": {"trainable": 7}},
+    run_dir = tmp_path / f"rte-{lr}-{seed}"
+    return Run(run_dir, tiny_results(run_dir, task="rte", validation={"val/accuracy": accuracy}, wall_time_s=1800.0,
+                                     parameters={"trainable": 7}),
                {"task": "rte", "optimizer.lr": lr, "seed": str(seed)},  # as Hydra records them
                {"task.monitor": "accuracy", "task.splits.train.path": "train.tsv",
                 "task.splits.validation.path": "dev.tsv", "trainer.devices": devices,

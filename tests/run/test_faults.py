@@ -187,7 +187,7 @@ def test_a_fit_refuses_a_model_folder_it_did_not_write_before_writing_anything(c
     (("model=gpt2_tiny",), "model.family ('bert' → 'gpt2'), model.name ('bert_tiny' → 'gpt2_tiny')"),
     (("finetune=lora",), "finetune.method ('full' → 'lora')"),
     (("tokenizer=bpe8k",), "tokenizer.kind ('pretrained' → 'bpe'), tokenizer.name ('pretrained' → 'bpe8k')"),
-    (("task=shakespeare", "task.data_dir=/nowhere"), "task.format ('tsv' → 'text'), task.kind ("),
+    (("task=shakespeare", "task.data_dir=/nowhere"), "task.format ('tsv' → 'text'), task.hub_dataset (None → 'karpathy/tiny_shakespeare'), task.kind ("),
     (("model.config.num_hidden_layers=1",), "model.config.num_hidden_layers (2 → 1)"),
 ], ids=["model", "method", "vocabulary", "task", "model_config"])
 def test_a_resume_of_another_run_is_refused_before_anything_is_written(short_run, compose, tmp_path,
