@@ -95,7 +95,7 @@ def test_a_cache_file_that_does_not_match_its_checksum_is_tokenized_again(tmp_pa
                                       "path, header, hub_subset, hub_split"),
     ("+finetune.rank=8", "finetune.rank: no such setting; finetune has method, lr"),
     ("+epochs=3", "epochs: no such setting; the config's top level has model, task, tokenizer, finetune, "
-                  "data, optimizer, trainer, paths, logger, callbacks, resume, seed, ckpt_path, test, export"),
+                  "data, optimizer, trainer, paths, logger, callbacks, resume, seed, ckpt_path, test, export, per_task"),
 ], ids=["data", "split", "method", "top_level"])
 def test_a_key_no_schema_lists_is_refused_even_with_plus(compose, override, message):
     """config.unknown_keys, in validate (breakage: validate without it: `+data.batchsize=8`

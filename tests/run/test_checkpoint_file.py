@@ -41,7 +41,7 @@ def test_a_tokentune_checkpoint_is_plain_data(checkpoints, name):
     # everything a resume needs came through, the run's config among it
     assert {"state_dict", "optimizer_states", "lr_schedulers", "callbacks", "loops",
             "TaskDataModule"} <= set(checkpoint)
-    assert set(checkpoint["callbacks"]["ResumeState"]) == {"rng", "logged_through"}  # run/resume.py
+    assert set(checkpoint["callbacks"]["ResumeState"]) == {"rng", "logged_through", "wall_time_parts_s"}  # run/resume.py
     assert from_dict(checkpoint["hyper_parameters"]["cfg"]).model.name == "bert_tiny"
     assert read_checkpoint(checkpoints / name)["state_dict"].keys() == checkpoint["state_dict"].keys()
 
