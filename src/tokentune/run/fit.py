@@ -64,9 +64,9 @@ def fit(dcfg: DictConfig, extra_callbacks: Sequence = ()) -> dict:
         # of another model, method, vocabulary or task, or one trained with other settings (unless
         # resume.allow_changes): before anything is written into the run's directory
         changes = resume_changes(str(ckpt), read_checkpoint(ckpt)["hyper_parameters"]["cfg"], cfg)
-        if resumed_run(ckpt) is not None:
+        if (continued := resumed_run(ckpt)) is not None:
             # a resumed run continues its own directory: best-checkpoint tracking, logs, results
-            run_dir = Path(resumed_run(ckpt))
+            run_dir = Path(continued)
             cfg.paths.output_dir = str(run_dir)
     if cfg.export:
         check_model_dir(run_dir / "model")

@@ -42,7 +42,7 @@ class CausalLM(TaskKind):
             raise UserError(f"{path}: file not found; put the corpus there, or set task.data_dir "
                             "(or TOKENTUNE_DATA, the folder above it) to where it is")
         # the hub's copy, its splits joined in order (splits.train.hub_split) as the one local file
-        ds, where = hub_split(task, "train", path)
+        ds, _ = hub_split(task, "train", path)
         return {"train": "".join(str(row[task.text_columns[0]]) for row in ds)}
 
     def texts(self, raw):
